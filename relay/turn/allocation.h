@@ -1,0 +1,85 @@
+// One TURN allocation (RFC 8656 §5): its relayed transport address(es), permissions and channel
+// bindings, each with an expiry. Owned by the worker that created it; never touched by another
+// thread. Permissions and channels are few per allocation (WebRTC uses one or two), so they live
+// in small vectors scanned linearly: cheaper than a hash lookup at these sizes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cv/auth/authenticator.h"
+#include "relay/common/address.h"
+#include "relay/common/clock.h"
+#include "relay/stun/message.h"
+#include "relay/turn/five_tuple.h"
+#include "relay/turn/timer_wheel.h"
+
+namespace cv::turn {
+
+// Opaque handle of a relay socket, owned by the net layer.
+using RelayHandle = int32_t;
+inline constexpr RelayHandle kNoRelay = -1;
+
+struct Permission {
+  IpAddress peer;  // permissions match the peer's IP only (RFC 8656 §9)
+  MonoTime expires;
+};
+
+struct ChannelBinding {
+  uint16_t number = 0;
+  SocketAddress peer;
+  MonoTime expires;
+};
+
+// A relayed transport address and the socket behind it. An allocation has one per address family
+// it relays (two with ADDITIONAL-ADDRESS-FAMILY).
+struct Relay {
+  RelayHandle handle = kNoRelay;
+  SocketAddress address;
+};
+
+struct TrafficCounters {
+  uint64_t packets_to_peer = 0;
+  uint64_t bytes_to_peer = 0;
+  uint64_t packets_to_client = 0;
+  uint64_t bytes_to_client = 0;
+};
+
+struct Allocation;
+
+// The allocation's single timer: the wheel hands it back, and `allocation` finds the owner.
+struct AllocationTimer : TimerNode {
+  Allocation* allocation = nullptr;
+};
+
+struct Allocation {
+  uint64_t id = 0;
+  FiveTuple tuple;
+  std::string username;           // exactly as authenticated: later requests must match (else 441)
+  std::string user;               // quota key from the authenticator
+  auth::Key key;                  // long-term key that authenticated the Allocate
+  std::array<Relay, 2> relays{};  // [0] IPv4, [1] IPv6; handle kNoRelay when absent
+  MonoTime created;
+  MonoTime expires;
+  std::vector<Permission> permissions;
+  std::vector<ChannelBinding> channels;
+  TrafficCounters traffic;
+  bool dont_fragment = false;
+  bool deleted = false;   // set when removed; its memory lives until the end of the loop iteration
+  AllocationTimer timer;  // at the earliest expiry of the allocation, a permission or a channel
+
+  const Relay* RelayFor(const IpAddress& peer) const {
+    const Relay& r = relays[peer.is_v4() ? 0 : 1];
+    return r.handle == kNoRelay ? nullptr : &r;
+  }
+  Permission* FindPermission(const IpAddress& peer, MonoTime now);
+  ChannelBinding* FindChannel(uint16_t number, MonoTime now);
+  ChannelBinding* FindChannelByPeer(const SocketAddress& peer, MonoTime now);
+  // Drops expired permissions and channels; returns the earliest remaining deadline, including the
+  // allocation's own.
+  MonoTime Sweep(MonoTime now);
+};
+
+}  // namespace cv::turn

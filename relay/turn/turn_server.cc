@@ -1,0 +1,829 @@
+#include "relay/turn/turn_server.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "relay/common/log.h"
+#include "relay/stun/channel_data.h"
+#include "relay/stun/crypto.h"
+
+namespace cv::turn {
+namespace {
+
+using stun::MessageBuilder;
+using stun::MessageClass;
+using stun::MessageView;
+using stun::Method;
+namespace attr = stun::attr;
+namespace error = stun::error;
+
+// Comprehension-required attributes this server understands in requests and indications.
+constexpr uint16_t kKnownAttributes[] = {
+    attr::kMappedAddress,
+    attr::kUsername,
+    attr::kMessageIntegrity,
+    attr::kErrorCode,
+    attr::kUnknownAttributes,
+    attr::kChannelNumber,
+    attr::kLifetime,
+    attr::kXorPeerAddress,
+    attr::kData,
+    attr::kRealm,
+    attr::kNonce,
+    attr::kXorRelayedAddress,
+    attr::kRequestedAddressFamily,
+    attr::kEvenPort,
+    attr::kRequestedTransport,
+    attr::kDontFragment,
+    attr::kMessageIntegritySha256,
+    attr::kPasswordAlgorithm,
+    attr::kUserhash,
+    attr::kXorMappedAddress,
+    attr::kReservationToken,
+    attr::kPriority,
+    attr::kUseCandidate,
+};
+
+bool IsTurnMethod(Method m) {
+  switch (m) {
+    case Method::kAllocate:
+    case Method::kRefresh:
+    case Method::kCreatePermission:
+    case Method::kChannelBind:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void PutU16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+}  // namespace
+
+TurnServer::TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbacks& callbacks,
+                       QuotaTracker& quotas, std::shared_ptr<const PeerPolicy> policy,
+                       std::shared_ptr<const auth::Authenticator> authenticator,
+                       std::span<const uint8_t> nonce_key, uint32_t nonce_lifetime_s,
+                       uint32_t worker_id)
+    : config_(config),
+      clock_(clock),
+      callbacks_(callbacks),
+      quotas_(quotas),
+      policy_(std::move(policy)),
+      authenticator_(std::move(authenticator)),
+      nonces_(nonce_key, nonce_lifetime_s),
+      unauth_limiter_(config.unauth_rate, static_cast<uint32_t>(config.unauth_burst)),
+      timers_(clock.Now()),
+      next_allocation_id_(static_cast<uint64_t>(worker_id) << 48) {}
+
+TurnServer::~TurnServer() { DeleteAll(clock_.Now()); }
+
+void TurnServer::SetAuthenticator(std::shared_ptr<const auth::Authenticator> authenticator) {
+  authenticator_ = std::move(authenticator);
+}
+
+const Allocation* TurnServer::FindAllocation(const FiveTuple& tuple) const {
+  auto it = allocations_.find(tuple);
+  return it == allocations_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+void TurnServer::OnClientPacket(const FiveTuple& tuple, std::span<const uint8_t> data,
+                                MonoTime now) {
+  if (data.empty()) return;
+  if (stun::LooksLikeChannelData(data[0])) {
+    HandleChannelData(tuple, data, now);
+    return;
+  }
+  MessageView msg;
+  stun::ParseError err = MessageView::Parse(data, &msg);
+  if (err != stun::ParseError::kOk) {
+    // RFC 8489 §6.3: a message that fails these checks is discarded silently.
+    counters_.Add(err == stun::ParseError::kBadFingerprint ? Counter::kDropBadFingerprint
+                                                           : Counter::kDropMalformed);
+    CV_DEBUG("packet.drop", "reason=%s client=%s", stun::ParseErrorName(err),
+             tuple.client.ToString().c_str());
+    return;
+  }
+  switch (msg.message_class()) {
+    case MessageClass::kRequest:
+      HandleRequest(tuple, msg, now);
+      return;
+    case MessageClass::kIndication:
+      if (msg.method() == Method::kSend) {
+        HandleSend(tuple, msg, now);
+      } else {
+        counters_.Add(Counter::kDropUnexpectedClass);
+      }
+      return;
+    default:
+      // Responses are not expected from clients.
+      counters_.Add(Counter::kDropUnexpectedClass);
+      return;
+  }
+}
+
+void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::span<uint8_t> data,
+                              MonoTime now) {
+  if (a == nullptr || a->deleted) return;
+  const size_t len = data.size();
+  uint8_t* payload = data.data();
+  if (ChannelBinding* ch = a->FindChannelByPeer(peer, now)) {
+    // RFC 8656 §12.5: ChannelData to the client; padded to 4 bytes on streams only.
+    uint8_t* frame = payload - stun::kChannelDataHeaderSize;
+    stun::WriteChannelDataHeader(ch->number, static_cast<uint16_t>(len), frame);
+    size_t total = stun::kChannelDataHeaderSize + len;
+    if (a->tuple.transport != Transport::kUdp) {
+      size_t padded = stun::ChannelDataStreamSize(len);
+      std::memset(frame + total, 0, padded - total);
+      total = padded;
+    }
+    a->traffic.packets_to_client++;
+    a->traffic.bytes_to_client += len;
+    counters_.Add(Counter::kPeerToClientPackets);
+    counters_.Add(Counter::kPeerToClientBytes, len);
+    callbacks_.SendToClient(a->tuple, {frame, total});
+    return;
+  }
+  if (a->FindPermission(peer.ip, now) == nullptr) {
+    // RFC 8656 §10.3: no permission, the datagram is discarded.
+    counters_.Add(Counter::kDropNoPermission);
+    return;
+  }
+  // RFC 8656 §11.3: a Data indication with XOR-PEER-ADDRESS and DATA, built around the payload.
+  uint8_t prefix[64];
+  MessageBuilder b(prefix);
+  stun::TransactionId id;
+  uint64_t seq = ++indication_seq_;  // any unique value will do for an indication
+  std::memcpy(id.data(), &a->id, 4);
+  std::memcpy(id.data() + 4, &seq, 8);
+  b.Start(Method::kData, MessageClass::kIndication, id);
+  b.AddXorAddress(attr::kXorPeerAddress, peer);
+  const size_t head = b.size() + 4;  // + DATA attribute header
+  const size_t padded = (len + 3) & ~size_t{3};
+  const bool fingerprint = config_.fingerprint;
+  size_t total = head + padded + (fingerprint ? 8 : 0);
+  uint8_t* msg = payload - head;
+  std::memcpy(msg, prefix, b.size());
+  PutU16(msg + b.size(), attr::kData);
+  PutU16(msg + b.size() + 2, static_cast<uint16_t>(len));
+  std::memset(payload + len, 0, padded - len);
+  PutU16(msg + 2, static_cast<uint16_t>(total - stun::kHeaderSize));
+  if (fingerprint) {
+    uint8_t* fp = msg + head + padded;
+    uint32_t crc = stun::Crc32({msg, head + padded}) ^ stun::kFingerprintXor;
+    PutU16(fp, attr::kFingerprint);
+    PutU16(fp + 2, 4);
+    PutU16(fp + 4, static_cast<uint16_t>(crc >> 16));
+    PutU16(fp + 6, static_cast<uint16_t>(crc));
+  }
+  a->traffic.packets_to_client++;
+  a->traffic.bytes_to_client += len;
+  counters_.Add(Counter::kPeerToClientPackets);
+  counters_.Add(Counter::kPeerToClientBytes, len);
+  callbacks_.SendToClient(a->tuple, {msg, total});
+}
+
+void TurnServer::OnTimer(MonoTime now) {
+  timers_.Advance(now, [this, now](TimerNode* node) {
+    Allocation& a = *static_cast<AllocationTimer*>(node)->allocation;
+    if (a.expires <= now) {
+      CV_INFO("allocation.expired", "alloc=%llx user=%s", static_cast<unsigned long long>(a.id),
+              log::Quote(a.user).c_str());
+      DeleteAllocation(a, Counter::kAllocationsExpired);
+      return;
+    }
+    Schedule(a, now);
+  });
+}
+
+void TurnServer::CollectGarbage() { graveyard_.clear(); }
+
+void TurnServer::DeleteAll(MonoTime /*now*/) {
+  while (!allocations_.empty()) {
+    DeleteAllocation(*allocations_.begin()->second, Counter::kAllocationsDeleted);
+  }
+  CollectGarbage();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+void TurnServer::HandleRequest(const FiveTuple& tuple, const MessageView& msg, MonoTime now) {
+  if (auto cached = transactions_.Find(tuple, msg.transaction_id(), now)) {
+    counters_.Add(Counter::kRetransmissions);
+    callbacks_.SendToClient(tuple, *cached);
+    return;
+  }
+  // RFC 8489 §6.3.1.1: unknown comprehension-required attributes → 420 listing them.
+  uint16_t unknown[16];
+  size_t n_unknown = msg.UnknownRequired(kKnownAttributes, unknown, std::size(unknown));
+  if (n_unknown > 0) {
+    if (!AllowUnauthenticated(tuple, now)) return;
+    MessageBuilder b = StartResponse(msg, false);
+    b.AddErrorCode(error::kUnknownAttribute, "");
+    b.AddUnknownAttributes({unknown, n_unknown});
+    counters_.Add(Counter::kErrorResponses);
+    FinishAndSend(tuple, msg, b, nullptr, now);
+    return;
+  }
+
+  switch (msg.method()) {
+    case Method::kBinding:
+      counters_.Add(Counter::kBindingRequests);
+      if (AllowUnauthenticated(tuple, now)) HandleBinding(tuple, msg);
+      return;
+    case Method::kAllocate:
+      HandleAllocate(tuple, msg, now);
+      return;
+    default:
+      break;
+  }
+  if (!IsTurnMethod(msg.method())) {
+    SendError(tuple, msg, error::kBadRequest, nullptr, now);
+    return;
+  }
+
+  // Refresh, CreatePermission, ChannelBind: on an existing allocation, with its credentials.
+  auto it = allocations_.find(tuple);
+  Allocation* a = it == allocations_.end() ? nullptr : it->second.get();
+  AuthResult auth;
+  if (!Authenticate(tuple, msg, a, now, &auth)) return;
+  if (a == nullptr) {
+    // RFC 8656 §7.3, §9.2, §12.2: no allocation on this 5-tuple → 437.
+    counters_.Add(Counter::kDropNoAllocation);
+    SendError(tuple, msg, error::kAllocationMismatch, &auth, now);
+    return;
+  }
+  switch (msg.method()) {
+    case Method::kRefresh:
+      HandleRefresh(tuple, msg, *a, auth, now);
+      return;
+    case Method::kCreatePermission:
+      HandleCreatePermission(tuple, msg, *a, auth, now);
+      return;
+    case Method::kChannelBind:
+      HandleChannelBind(tuple, msg, *a, auth, now);
+      return;
+    default:
+      return;
+  }
+}
+
+void TurnServer::HandleBinding(const FiveTuple& tuple, const MessageView& msg) {
+  // RFC 8489 §6.3.1: a Binding request needs no authentication; answer with the reflexive address.
+  MessageBuilder b = StartResponse(msg, true);
+  b.AddXorAddress(attr::kXorMappedAddress, tuple.client);
+  if (msg.has_fingerprint() || config_.fingerprint) b.AddFingerprint();
+  if (b.ok()) callbacks_.SendToClient(tuple, b.Finish());
+}
+
+void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, MonoTime now) {
+  counters_.Add(Counter::kAllocateRequests);
+  AuthResult auth;
+  // RFC 8656 §7.2, step 1: authenticate with the long-term credential mechanism.
+  if (!Authenticate(tuple, msg, nullptr, now, &auth)) return;
+  // Step 2: one allocation per 5-tuple (a retransmission was answered from the cache above).
+  if (allocations_.count(tuple) != 0) {
+    SendError(tuple, msg, error::kAllocationMismatch, &auth, now);
+    return;
+  }
+  // Step 3: REQUESTED-TRANSPORT must be present; only UDP relaying here.
+  auto transport = msg.GetRequestedTransport();
+  if (!transport) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  if (*transport != stun::kTransportUdp) {
+    SendError(tuple, msg, error::kUnsupportedTransportProtocol, &auth, now);
+    return;
+  }
+  // Steps 5-7: RESERVATION-TOKEN, EVEN-PORT and the address-family attributes.
+  RelayRequest request;
+  request.dont_fragment = msg.Find(attr::kDontFragment) != nullptr;
+  auto token = msg.FindValue(attr::kReservationToken);
+  auto even = msg.Find(attr::kEvenPort) ? msg.GetEvenPort() : std::nullopt;
+  bool has_requested_family = msg.Find(attr::kRequestedAddressFamily) != nullptr;
+  bool has_additional_family = msg.Find(attr::kAdditionalAddressFamily) != nullptr;
+  auto requested_family = msg.GetFamily(attr::kRequestedAddressFamily);
+  auto additional_family = msg.GetFamily(attr::kAdditionalAddressFamily);
+  if ((msg.Find(attr::kEvenPort) && !even) || (token && token->size() != 8) ||
+      (token && msg.Find(attr::kEvenPort)) ||
+      (token && (has_requested_family || has_additional_family)) ||
+      (has_requested_family && has_additional_family) ||
+      (has_requested_family && !requested_family) ||
+      (has_additional_family && additional_family != stun::kFamilyIPv6)) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  if (requested_family && *requested_family != stun::kFamilyIPv4 &&
+      *requested_family != stun::kFamilyIPv6) {
+    SendError(tuple, msg, error::kAddressFamilyNotSupported, &auth, now);
+    return;
+  }
+  request.want_v4 = !requested_family || *requested_family == stun::kFamilyIPv4;
+  request.want_v6 = requested_family == stun::kFamilyIPv6 || has_additional_family;
+  if (even) {
+    request.even_port = true;
+    request.reserve_next = *even;
+  }
+  if (token) {
+    uint64_t t;
+    std::memcpy(&t, token->data(), 8);
+    request.reservation_token = t;
+  }
+
+  if (draining_) {
+    counters_.Add(Counter::kRefusedDraining);
+    SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
+    return;
+  }
+  // Quotas (RFC 8656 §7.2 step 8): per user → 486; the whole relay full → 508.
+  QuotaResult quota = quotas_.Acquire(auth.user);
+  if (quota != QuotaResult::kOk) {
+    bool user = quota == QuotaResult::kUserFull;
+    counters_.Add(user ? Counter::kQuotaUser : Counter::kQuotaTotal);
+    CV_INFO("allocation.refused", "reason=%s user=%s client=%s",
+            user ? "user-quota" : "total-quota", log::Quote(auth.user).c_str(),
+            tuple.client.ToString().c_str());
+    SendError(tuple, msg, user ? error::kAllocationQuotaReached : error::kInsufficientCapacity,
+              &auth, now);
+    return;
+  }
+
+  auto owned = std::make_unique<Allocation>();
+  Allocation& a = *owned;
+  a.id = ++next_allocation_id_;
+  a.tuple = tuple;
+  a.username = std::string(*msg.GetString(attr::kUsername));
+  a.user = auth.user;
+  a.key = auth.key;
+  a.created = now;
+  a.dont_fragment = request.dont_fragment;
+  a.timer.allocation = &a;
+
+  RelayOpenResult opened = callbacks_.OpenRelays(request, &a);
+  if (opened.error != 0) {
+    quotas_.Release(auth.user);
+    if (opened.error == error::kInsufficientCapacity) counters_.Add(Counter::kNoRelayPort);
+    SendError(tuple, msg, opened.error, &auth, now);
+    return;
+  }
+  a.relays = opened.relays;
+  uint32_t lifetime = ClampLifetime(msg.GetU32(attr::kLifetime));
+  a.expires = now + seconds(lifetime);
+  allocations_.emplace(tuple, std::move(owned));
+  Schedule(a, now);
+  counters_.Add(Counter::kAllocationsCreated);
+
+  MessageBuilder b = StartResponse(msg, true);
+  for (const Relay& r : a.relays) {
+    if (r.handle != kNoRelay) b.AddXorAddress(attr::kXorRelayedAddress, r.address);
+  }
+  if (opened.v6_error != 0) {
+    // RFC 8656 §18.14 ADDRESS-ERROR-CODE: family, reserved, then an ERROR-CODE body.
+    uint8_t v[8] = {stun::kFamilyIPv6, 0, 0, 0, 0, 0, 0, 0};
+    v[6] = static_cast<uint8_t>(opened.v6_error / 100);
+    v[7] = static_cast<uint8_t>(opened.v6_error % 100);
+    b.AddBytes(attr::kAddressErrorCode, {v, 8});
+  }
+  b.AddU32(attr::kLifetime, lifetime);
+  if (opened.reservation_token) {
+    uint8_t t[8];
+    std::memcpy(t, &*opened.reservation_token, 8);
+    b.AddBytes(attr::kReservationToken, {t, 8});
+  }
+  b.AddXorAddress(attr::kXorMappedAddress, tuple.client);
+  FinishAndSend(tuple, msg, b, &auth, now);
+  CV_INFO("allocation.created", "alloc=%llx user=%s client=%s transport=%s relay=%s lifetime=%u",
+          static_cast<unsigned long long>(a.id), log::Quote(a.user).c_str(),
+          tuple.client.ToString().c_str(), TransportName(tuple.transport),
+          (a.relays[0].handle != kNoRelay ? a.relays[0] : a.relays[1]).address.ToString().c_str(),
+          lifetime);
+}
+
+void TurnServer::HandleRefresh(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
+                               const AuthResult& auth, MonoTime now) {
+  counters_.Add(Counter::kRefreshRequests);
+  // RFC 8656 §7.3: REQUESTED-ADDRESS-FAMILY must match the allocation's family.
+  if (auto family = msg.GetFamily(attr::kRequestedAddressFamily)) {
+    size_t index = *family == stun::kFamilyIPv6 ? 1 : 0;
+    if (a.relays[index].handle == kNoRelay) {
+      SendError(tuple, msg, error::kPeerAddressFamilyMismatch, &auth, now);
+      return;
+    }
+  }
+  auto requested = msg.GetU32(attr::kLifetime);
+  uint32_t lifetime = requested && *requested == 0 ? 0 : ClampLifetime(requested);
+  MessageBuilder b = StartResponse(msg, true);
+  b.AddU32(attr::kLifetime, lifetime);
+  FinishAndSend(tuple, msg, b, &auth, now);
+  if (lifetime == 0) {
+    CV_INFO("allocation.deleted", "alloc=%llx user=%s reason=client",
+            static_cast<unsigned long long>(a.id), log::Quote(a.user).c_str());
+    DeleteAllocation(a, Counter::kAllocationsDeleted);
+    return;
+  }
+  a.expires = now + seconds(lifetime);
+  Schedule(a, now);
+}
+
+void TurnServer::HandleCreatePermission(const FiveTuple& tuple, const MessageView& msg,
+                                        Allocation& a, const AuthResult& auth, MonoTime now) {
+  counters_.Add(Counter::kPermissionRequests);
+  // RFC 8656 §9.2: every XOR-PEER-ADDRESS must be acceptable, or none is installed.
+  IpAddress peers[16];
+  size_t count = 0;
+  for (const stun::Attribute& at : msg.attributes()) {
+    if (at.type != attr::kXorPeerAddress) continue;
+    auto peer = msg.DecodeXorAddress(at);
+    if (!peer || count == std::size(peers)) {
+      SendError(tuple, msg, error::kBadRequest, &auth, now);
+      return;
+    }
+    // The policy speaks first, so a refused peer learns nothing about the allocation.
+    if (!PeerAllowed(peer->ip)) {
+      SendError(tuple, msg, error::kForbidden, &auth, now);
+      return;
+    }
+    if (a.RelayFor(peer->ip) == nullptr) {
+      SendError(tuple, msg, error::kPeerAddressFamilyMismatch, &auth, now);
+      return;
+    }
+    peers[count++] = peer->ip;
+  }
+  if (count == 0) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  size_t new_ones = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (a.FindPermission(peers[i], now) == nullptr) ++new_ones;
+  }
+  a.Sweep(now);
+  if (a.permissions.size() + new_ones > config_.max_permissions) {
+    SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
+    return;
+  }
+  MonoTime expires = now + seconds(config_.permission_lifetime_s);
+  for (size_t i = 0; i < count; ++i) {
+    if (Permission* p = a.FindPermission(peers[i], now)) {
+      p->expires = expires;
+    } else {
+      a.permissions.push_back({peers[i], expires});
+    }
+  }
+  Schedule(a, now);
+  MessageBuilder b = StartResponse(msg, true);
+  FinishAndSend(tuple, msg, b, &auth, now);
+}
+
+void TurnServer::HandleChannelBind(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
+                                   const AuthResult& auth, MonoTime now) {
+  counters_.Add(Counter::kChannelBindRequests);
+  // RFC 8656 §12.2.
+  auto number = msg.GetChannelNumber();
+  auto peer = msg.GetXorAddress(attr::kXorPeerAddress);
+  if (!number || !peer || *number < stun::kMinChannel || *number > stun::kMaxChannel) {
+    CV_DEBUG("channel_bind.refused", "alloc=%llx channel=%#x peer=%s",
+             static_cast<unsigned long long>(a.id), number.value_or(0),
+             peer ? peer->ToString().c_str() : "none");
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  if (!PeerAllowed(peer->ip)) {
+    SendError(tuple, msg, error::kForbidden, &auth, now);
+    return;
+  }
+  if (a.RelayFor(peer->ip) == nullptr) {
+    SendError(tuple, msg, error::kPeerAddressFamilyMismatch, &auth, now);
+    return;
+  }
+  // A channel is bound to one peer and a peer to one channel; rebinding the same pair refreshes.
+  ChannelBinding* by_number = a.FindChannel(*number, now);
+  ChannelBinding* by_peer = a.FindChannelByPeer(*peer, now);
+  if ((by_number && !(by_number->peer == *peer)) || (by_peer && by_peer->number != *number)) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  a.Sweep(now);
+  bool new_permission = a.FindPermission(peer->ip, now) == nullptr;
+  if ((!by_number && a.channels.size() >= config_.max_channels) ||
+      (new_permission && a.permissions.size() >= config_.max_permissions)) {
+    SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
+    return;
+  }
+  MonoTime channel_expires = now + seconds(config_.channel_lifetime_s);
+  if (by_number) {
+    by_number->expires = channel_expires;
+  } else {
+    a.channels.push_back({*number, *peer, channel_expires});
+  }
+  // The binding also installs or refreshes the permission for the peer's IP.
+  MonoTime permission_expires = now + seconds(config_.permission_lifetime_s);
+  if (Permission* p = a.FindPermission(peer->ip, now)) {
+    p->expires = std::max(p->expires, permission_expires);
+  } else {
+    a.permissions.push_back({peer->ip, permission_expires});
+  }
+  Schedule(a, now);
+  MessageBuilder b = StartResponse(msg, true);
+  FinishAndSend(tuple, msg, b, &auth, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data from the client
+
+void TurnServer::HandleSend(const FiveTuple& tuple, const MessageView& msg, MonoTime now) {
+  counters_.Add(Counter::kSendIndications);
+  // RFC 8656 §11.2: indications are never answered; anything wrong drops the packet.
+  uint16_t unknown[1];
+  if (msg.UnknownRequired(kKnownAttributes, unknown, 1) > 0) {
+    counters_.Add(Counter::kDropMalformed);
+    return;
+  }
+  auto it = allocations_.find(tuple);
+  if (it == allocations_.end()) {
+    counters_.Add(Counter::kDropNoAllocation);
+    return;
+  }
+  Allocation& a = *it->second;
+  auto peer = msg.GetXorAddress(attr::kXorPeerAddress);
+  auto data = msg.FindValue(attr::kData);
+  if (!peer || !data) {
+    counters_.Add(Counter::kDropMalformed);
+    return;
+  }
+  const Relay* relay = a.RelayFor(peer->ip);
+  if (relay == nullptr || a.FindPermission(peer->ip, now) == nullptr) {
+    counters_.Add(Counter::kDropNoPermission);
+    return;
+  }
+  if (!PeerAllowed(peer->ip)) {
+    counters_.Add(Counter::kDropPeerPolicy);
+    return;
+  }
+  a.traffic.packets_to_peer++;
+  a.traffic.bytes_to_peer += data->size();
+  counters_.Add(Counter::kClientToPeerPackets);
+  counters_.Add(Counter::kClientToPeerBytes, data->size());
+  callbacks_.SendToPeer(*relay, *peer, *data);
+}
+
+void TurnServer::HandleChannelData(const FiveTuple& tuple, std::span<const uint8_t> data,
+                                   MonoTime now) {
+  auto frame = stun::ParseChannelData(data);
+  if (!frame) {
+    counters_.Add(Counter::kDropMalformed);
+    return;
+  }
+  auto it = allocations_.find(tuple);
+  if (it == allocations_.end()) {
+    counters_.Add(Counter::kDropNoAllocation);
+    return;
+  }
+  Allocation& a = *it->second;
+  ChannelBinding* ch = a.FindChannel(frame->channel, now);
+  if (ch == nullptr) {
+    counters_.Add(Counter::kDropNoChannel);
+    return;
+  }
+  const Relay* relay = a.RelayFor(ch->peer.ip);
+  if (relay == nullptr) {
+    counters_.Add(Counter::kDropNoChannel);
+    return;
+  }
+  if (!PeerAllowed(ch->peer.ip)) {
+    counters_.Add(Counter::kDropPeerPolicy);
+    return;
+  }
+  a.traffic.packets_to_peer++;
+  a.traffic.bytes_to_peer += frame->data.size();
+  counters_.Add(Counter::kClientToPeerPackets);
+  counters_.Add(Counter::kClientToPeerBytes, frame->data.size());
+  callbacks_.SendToPeer(*relay, ch->peer, frame->data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
+                              const Allocation* existing, MonoTime now, AuthResult* out) {
+  // RFC 8489 §9.2.4. No MESSAGE-INTEGRITY: challenge with REALM and a fresh NONCE, keep no state.
+  if (!msg.has_message_integrity() && !msg.has_message_integrity_sha256()) {
+    counters_.Add(Counter::kChallenges);
+    SendChallenge(tuple, msg, error::kUnauthenticated, now);
+    return false;
+  }
+  auto username = msg.GetString(attr::kUsername);
+  auto realm = msg.GetString(attr::kRealm);
+  auto nonce = msg.GetString(attr::kNonce);
+  if (!username || !realm || !nonce) {
+    counters_.Add(Counter::kAuthMalformed);
+    SendError(tuple, msg, error::kBadRequest, nullptr, now);
+    return false;
+  }
+  const int64_t unix_now = clock_.UnixNow();
+  switch (nonces_.Verify(*nonce, tuple.client, unix_now)) {
+    case NonceCheck::kValid:
+      break;
+    case NonceCheck::kStale:
+      counters_.Add(Counter::kAuthStaleNonce);
+      SendChallenge(tuple, msg, error::kStaleNonce, now);
+      return false;
+    case NonceCheck::kForged:
+      counters_.Add(Counter::kAuthForgedNonce);
+      SendChallenge(tuple, msg, error::kStaleNonce, now);
+      return false;
+  }
+  out->sha256 = msg.has_message_integrity_sha256();
+
+  if (existing != nullptr) {
+    // RFC 8656 §5: requests on an allocation must use the credentials that created it.
+    if (*username != existing->username) {
+      counters_.Add(Counter::kWrongCredentials);
+      SendError(tuple, msg, error::kWrongCredentials, nullptr, now);
+      return false;
+    }
+    if (!msg.VerifyIntegrity(existing->key.bytes)) {
+      counters_.Add(Counter::kAuthBadIntegrity);
+      SendChallenge(tuple, msg, error::kUnauthenticated, now);
+      return false;
+    }
+    out->key = existing->key;
+    out->user = existing->user;
+    return true;
+  }
+
+  const auth::Authenticator* authenticator = authenticator_.get();
+  auth::Candidates candidates;
+  auth::LookupStatus status = authenticator != nullptr
+                                  ? authenticator->Lookup(*username, unix_now, &candidates)
+                                  : auth::LookupStatus::kUnknownUser;
+  if (status != auth::LookupStatus::kOk) {
+    counters_.Add(status == auth::LookupStatus::kExpired     ? Counter::kAuthExpired
+                  : status == auth::LookupStatus::kMalformed ? Counter::kAuthMalformed
+                                                             : Counter::kAuthUnknownUser);
+    CV_INFO("auth.refused", "reason=%s user=%s client=%s", auth::LookupStatusName(status),
+            log::Quote(*username).c_str(), tuple.client.ToString().c_str());
+    SendChallenge(tuple, msg, error::kUnauthenticated, now);
+    return false;
+  }
+  size_t match = candidates.count;
+  for (size_t i = 0; i < candidates.count; ++i) {
+    if (msg.VerifyIntegrity(candidates.keys[i].bytes)) {
+      match = i;
+      break;
+    }
+  }
+  if (match == candidates.count) {
+    counters_.Add(Counter::kAuthBadIntegrity);
+    CV_INFO("auth.refused", "reason=integrity user=%s client=%s", log::Quote(*username).c_str(),
+            tuple.client.ToString().c_str());
+    SendChallenge(tuple, msg, error::kUnauthenticated, now);
+    return false;
+  }
+  out->key = candidates.keys[match];
+  auth::Grant grant = authenticator->Authorize(*username, match, unix_now);
+  if (!grant.allowed) {
+    counters_.Add(Counter::kAuthForbidden);
+    CV_INFO("auth.refused", "reason=forbidden detail=%s user=%s client=%s",
+            log::Quote(grant.refusal_reason).c_str(), log::Quote(*username).c_str(),
+            tuple.client.ToString().c_str());
+    SendError(tuple, msg, error::kForbidden, out, now);
+    return false;
+  }
+  out->user = std::move(grant.user);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+MessageBuilder TurnServer::StartResponse(const MessageView& req, bool success) {
+  MessageBuilder b(out_);
+  b.Start(req.method(), success ? MessageClass::kSuccessResponse : MessageClass::kErrorResponse,
+          req.transaction_id());
+  return b;
+}
+
+void TurnServer::FinishAndSend(const FiveTuple& tuple, const MessageView& req, MessageBuilder& b,
+                               const AuthResult* auth, MonoTime now) {
+  if (auth != nullptr) {
+    if (config_.software) b.AddString(attr::kSoftware, config_.software_name);
+    if (auth->sha256) {
+      b.AddMessageIntegritySha256(auth->key.bytes);
+    } else {
+      b.AddMessageIntegrity(auth->key.bytes);
+    }
+  }
+  if (req.has_fingerprint() || config_.fingerprint) b.AddFingerprint();
+  if (!b.ok()) {
+    CV_ERROR("response.overflow", "method=%u", static_cast<unsigned>(req.method()));
+    return;
+  }
+  auto bytes = b.Finish();
+  if (auth != nullptr) transactions_.Store(tuple, req.transaction_id(), bytes, now);
+  callbacks_.SendToClient(tuple, bytes);
+}
+
+void TurnServer::SendError(const FiveTuple& tuple, const MessageView& req, uint16_t code,
+                           const AuthResult* auth, MonoTime now) {
+  if (auth == nullptr && !AllowUnauthenticated(tuple, now)) return;
+  counters_.Add(Counter::kErrorResponses);
+  MessageBuilder b = StartResponse(req, false);
+  // Reason phrases only for authenticated clients: strangers get the smallest possible reply.
+  const char* reason = "";
+  if (auth != nullptr) {
+    switch (code) {
+      case error::kBadRequest:
+        reason = "Bad Request";
+        break;
+      case error::kForbidden:
+        reason = "Forbidden";
+        break;
+      case error::kAllocationMismatch:
+        reason = "Allocation Mismatch";
+        break;
+      case error::kAddressFamilyNotSupported:
+        reason = "Address Family not Supported";
+        break;
+      case error::kUnsupportedTransportProtocol:
+        reason = "Unsupported Transport Protocol";
+        break;
+      case error::kPeerAddressFamilyMismatch:
+        reason = "Peer Address Family Mismatch";
+        break;
+      case error::kAllocationQuotaReached:
+        reason = "Allocation Quota Reached";
+        break;
+      case error::kInsufficientCapacity:
+        reason = "Insufficient Capacity";
+        break;
+      default:
+        break;
+    }
+  }
+  b.AddErrorCode(code, reason);
+  FinishAndSend(tuple, req, b, auth, now);
+}
+
+void TurnServer::SendChallenge(const FiveTuple& tuple, const MessageView& req, uint16_t code,
+                               MonoTime now) {
+  if (!AllowUnauthenticated(tuple, now)) return;
+  counters_.Add(Counter::kErrorResponses);
+  const auth::Authenticator* authenticator = authenticator_.get();
+  std::string_view realm = authenticator != nullptr ? authenticator->realm() : std::string_view();
+  auto nonce = nonces_.Make(tuple.client, clock_.UnixNow());
+  MessageBuilder b = StartResponse(req, false);
+  b.AddErrorCode(code, "");
+  b.AddString(attr::kRealm, realm);
+  b.AddString(attr::kNonce, {nonce.data(), nonce.size()});
+  FinishAndSend(tuple, req, b, nullptr, now);
+}
+
+bool TurnServer::AllowUnauthenticated(const FiveTuple& tuple, MonoTime now) {
+  if (unauth_limiter_.Allow(tuple.client.ip, now)) return true;
+  counters_.Add(Counter::kDropRateLimited);
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes
+
+uint32_t TurnServer::ClampLifetime(std::optional<uint32_t> requested) const {
+  // RFC 8656 §7.2/§7.3: min(requested, maximum), but never below the default.
+  if (!requested) return config_.default_lifetime_s;
+  uint32_t v = std::min(*requested, config_.max_lifetime_s);
+  return std::max(v, std::min(config_.default_lifetime_s, config_.max_lifetime_s));
+}
+
+void TurnServer::Schedule(Allocation& a, MonoTime now) { timers_.Schedule(&a.timer, a.Sweep(now)); }
+
+void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
+  auto it = allocations_.find(a.tuple);
+  if (it == allocations_.end() || it->second.get() != &a) return;
+  timers_.Cancel(&a.timer);
+  callbacks_.CloseRelays(a);
+  for (Relay& r : a.relays) r.handle = kNoRelay;
+  a.deleted = true;
+  quotas_.Release(a.user);
+  counters_.Add(reason);
+  graveyard_.push_back(std::move(it->second));
+  allocations_.erase(it);
+}
+
+bool TurnServer::PeerAllowed(const IpAddress& peer) {
+  PeerVerdict verdict = policy_->Check(peer);
+  if (verdict == PeerVerdict::kAllowed) return true;
+  counters_.Add(Counter::kPeerDenied);
+  CV_DEBUG("peer.denied", "peer=%s reason=%s", peer.ToString().c_str(), PeerVerdictName(verdict));
+  return false;
+}
+
+}  // namespace cv::turn

@@ -1,0 +1,174 @@
+// The TURN protocol state machine of one worker (RFC 8656 over RFC 8489). No sockets and no
+// threads: the net layer feeds it packets and time, and it answers through TurnCallbacks.
+//
+// Threading: a TurnServer and every Allocation in it belong to one worker thread; only that
+// thread may call its methods. The QuotaTracker it is given is shared and thread-safe; the
+// Authenticator and PeerPolicy are shared read-only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cv/auth/authenticator.h"
+#include "relay/common/clock.h"
+#include "relay/stun/message.h"
+#include "relay/turn/allocation.h"
+#include "relay/turn/counters.h"
+#include "relay/turn/five_tuple.h"
+#include "relay/turn/nonce.h"
+#include "relay/turn/peer_policy.h"
+#include "relay/turn/quota.h"
+#include "relay/turn/rate_limiter.h"
+#include "relay/turn/timer_wheel.h"
+#include "relay/turn/transaction_cache.h"
+
+namespace cv::turn {
+
+struct TurnConfig {
+  uint32_t default_lifetime_s = 600;  // RFC 8656 §3.2
+  uint32_t max_lifetime_s = 3600;     // max-allocate-lifetime
+  uint32_t permission_lifetime_s = 300;
+  uint32_t channel_lifetime_s = 600;
+  size_t max_permissions = 64;  // per allocation; more → 508
+  size_t max_channels = 64;     // per allocation; more → 508
+  bool fingerprint = false;     // FINGERPRINT on every response (always when the request had one)
+  bool software = true;         // SOFTWARE on responses to authenticated requests only
+  std::string software_name = "CallVault cvrelay";
+  double unauth_rate = 20;  // unauthenticated replies per second per source IP (0 = unlimited)
+  double unauth_burst = 40;
+};
+
+// What an Allocate asks of the net layer.
+struct RelayRequest {
+  bool want_v4 = true;
+  bool want_v6 = false;
+  bool even_port = false;
+  bool reserve_next = false;                  // EVEN-PORT with R: keep port+1 for a later Allocate
+  std::optional<uint64_t> reservation_token;  // RESERVATION-TOKEN: use the kept port
+  bool dont_fragment = false;
+};
+
+struct RelayOpenResult {
+  uint16_t error = 0;                         // 0, or the STUN error for the whole request
+  uint16_t v6_error = 0;                      // ADDITIONAL-ADDRESS-FAMILY failed alone (440/508)
+  std::array<Relay, 2> relays{};              // [0] IPv4, [1] IPv6
+  std::optional<uint64_t> reservation_token;  // set when reserve_next was honoured
+};
+
+// Events flowing up to the net layer. Called on the owning worker thread, synchronously.
+class TurnCallbacks {
+ public:
+  virtual ~TurnCallbacks() = default;
+  virtual void SendToClient(const FiveTuple& tuple, std::span<const uint8_t> data) = 0;
+  virtual void SendToPeer(const Relay& relay, const SocketAddress& peer,
+                          std::span<const uint8_t> data) = 0;
+  // Binds relay sockets for `owner`; packets arriving on them come back through OnPeerPacket.
+  virtual RelayOpenResult OpenRelays(const RelayRequest& request, Allocation* owner) = 0;
+  // Closes the allocation's relay sockets. No OnPeerPacket for it happens afterwards.
+  virtual void CloseRelays(Allocation& allocation) = 0;
+};
+
+// Room the net layer leaves around a peer datagram handed to OnPeerPacket, so the TURN header
+// (ChannelData or Data indication) is written in place instead of copying the payload.
+inline constexpr size_t kPeerHeadroom = 48;
+inline constexpr size_t kPeerTailroom = 12;
+
+class TurnServer {
+ public:
+  TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbacks& callbacks,
+             QuotaTracker& quotas, std::shared_ptr<const PeerPolicy> policy,
+             std::shared_ptr<const auth::Authenticator> authenticator,
+             std::span<const uint8_t> nonce_key, uint32_t nonce_lifetime_s, uint32_t worker_id);
+  ~TurnServer();
+  TurnServer(const TurnServer&) = delete;
+  TurnServer& operator=(const TurnServer&) = delete;
+
+  // Takes effect for requests that arrive afterwards (SIGHUP reload).
+  void SetAuthenticator(std::shared_ptr<const auth::Authenticator> authenticator);
+  // While draining (SIGTERM), new allocations are refused with 508 so clients pick another relay;
+  // existing ones keep working until they end.
+  void SetDraining(bool draining) { draining_ = draining; }
+
+  // A datagram or stream frame from a client: STUN or ChannelData.
+  void OnClientPacket(const FiveTuple& tuple, std::span<const uint8_t> data, MonoTime now);
+  // A datagram from a peer to one of `allocation`'s relayed addresses. `data` has kPeerHeadroom
+  // writable bytes before it and kPeerTailroom after it.
+  void OnPeerPacket(Allocation* allocation, const SocketAddress& peer, std::span<uint8_t> data,
+                    MonoTime now);
+  // Expires allocations, permissions and channels that are due.
+  void OnTimer(MonoTime now);
+  // Frees allocations deleted during this loop iteration. The net layer calls it once no event it
+  // already fetched can still name one of them.
+  void CollectGarbage();
+  // Deletes every allocation (shutdown).
+  void DeleteAll(MonoTime now);
+
+  size_t allocation_count() const { return allocations_.size(); }
+  const TurnCounters& counters() const { return counters_; }
+  const Allocation* FindAllocation(const FiveTuple& tuple) const;
+
+ private:
+  struct AuthResult {
+    auth::Key key;
+    std::string user;
+    bool sha256 = false;
+  };
+
+  void HandleRequest(const FiveTuple& tuple, const stun::MessageView& msg, MonoTime now);
+  void HandleBinding(const FiveTuple& tuple, const stun::MessageView& msg);
+  void HandleAllocate(const FiveTuple& tuple, const stun::MessageView& msg, MonoTime now);
+  void HandleRefresh(const FiveTuple& tuple, const stun::MessageView& msg, Allocation& a,
+                     const AuthResult& auth, MonoTime now);
+  void HandleCreatePermission(const FiveTuple& tuple, const stun::MessageView& msg, Allocation& a,
+                              const AuthResult& auth, MonoTime now);
+  void HandleChannelBind(const FiveTuple& tuple, const stun::MessageView& msg, Allocation& a,
+                         const AuthResult& auth, MonoTime now);
+  void HandleSend(const FiveTuple& tuple, const stun::MessageView& msg, MonoTime now);
+  void HandleChannelData(const FiveTuple& tuple, std::span<const uint8_t> data, MonoTime now);
+
+  // Long-term credential check (RFC 8489 §9.2.4). On failure it has already answered (or
+  // dropped) and returns false. With `existing`, the allocation's own credentials are used.
+  bool Authenticate(const FiveTuple& tuple, const stun::MessageView& msg,
+                    const Allocation* existing, MonoTime now, AuthResult* out);
+
+  // Response writers. `auth` null → an unauthenticated reply (no SOFTWARE, no reason phrase,
+  // rate-limited per source).
+  stun::MessageBuilder StartResponse(const stun::MessageView& req, bool success);
+  void FinishAndSend(const FiveTuple& tuple, const stun::MessageView& req, stun::MessageBuilder& b,
+                     const AuthResult* auth, MonoTime now);
+  void SendError(const FiveTuple& tuple, const stun::MessageView& req, uint16_t code,
+                 const AuthResult* auth, MonoTime now);
+  void SendChallenge(const FiveTuple& tuple, const stun::MessageView& req, uint16_t code,
+                     MonoTime now);
+  bool AllowUnauthenticated(const FiveTuple& tuple, MonoTime now);
+
+  void Schedule(Allocation& a, MonoTime now);
+  void DeleteAllocation(Allocation& a, Counter reason);
+  bool PeerAllowed(const IpAddress& peer);
+  uint32_t ClampLifetime(std::optional<uint32_t> requested) const;
+
+  TurnConfig config_;
+  const Clock& clock_;
+  TurnCallbacks& callbacks_;
+  QuotaTracker& quotas_;
+  std::shared_ptr<const PeerPolicy> policy_;
+  std::shared_ptr<const auth::Authenticator> authenticator_;
+  NonceFactory nonces_;
+  SourceRateLimiter unauth_limiter_;
+  TimerWheel timers_;
+  TransactionCache transactions_;
+  TurnCounters counters_;
+  std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, FiveTupleHash> allocations_;
+  std::vector<std::unique_ptr<Allocation>> graveyard_;
+  uint64_t next_allocation_id_;
+  uint64_t indication_seq_ = 0;
+  bool draining_ = false;
+  alignas(8) std::array<uint8_t, 1500> out_{};
+};
+
+}  // namespace cv::turn

@@ -1,0 +1,923 @@
+#include "relay/turn/turn_server.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "relay/common/log.h"
+#include "relay/stun/channel_data.h"
+#include "relay/stun/crypto.h"
+
+namespace cv::turn {
+namespace {
+
+using stun::MessageBuilder;
+using stun::MessageClass;
+using stun::MessageView;
+using stun::Method;
+namespace attr = stun::attr;
+
+constexpr char kRealm[] = "example.org";
+
+// Static users; enough to drive TurnServer. The real authenticators are tested in auth-plugin.
+class FakeAuthenticator final : public auth::Authenticator {
+ public:
+  void AddUser(const std::string& name, const std::string& password, bool allowed = true) {
+    auth::Key key;
+    auto md5 = stun::LongTermKeyMd5(name, kRealm, password);
+    std::copy(md5.begin(), md5.end(), key.bytes.begin());
+    users_[name] = {key, allowed};
+  }
+  std::string_view realm() const override { return kRealm; }
+  auth::LookupStatus Lookup(std::string_view username, int64_t,
+                            auth::Candidates* out) const override {
+    auto it = users_.find(std::string(username));
+    if (it == users_.end()) return auth::LookupStatus::kUnknownUser;
+    out->keys[0] = it->second.first;
+    out->count = 1;
+    return auth::LookupStatus::kOk;
+  }
+  auth::Grant Authorize(std::string_view username, size_t, int64_t) const override {
+    auth::Grant g;
+    g.user = std::string(username);
+    g.allowed = users_.at(std::string(username)).second;
+    return g;
+  }
+
+ private:
+  std::map<std::string, std::pair<auth::Key, bool>> users_;
+};
+
+struct Sent {
+  FiveTuple tuple;
+  std::vector<uint8_t> data;
+};
+struct PeerSent {
+  RelayHandle relay;
+  SocketAddress peer;
+  std::vector<uint8_t> data;
+};
+
+class FakeNet final : public TurnCallbacks {
+ public:
+  void SendToClient(const FiveTuple& tuple, std::span<const uint8_t> data) override {
+    to_client.push_back({tuple, {data.begin(), data.end()}});
+  }
+  void SendToPeer(const Relay& relay, const SocketAddress& peer,
+                  std::span<const uint8_t> data) override {
+    to_peer.push_back({relay.handle, peer, {data.begin(), data.end()}});
+  }
+  RelayOpenResult OpenRelays(const RelayRequest& request, Allocation* owner) override {
+    last_request = request;
+    RelayOpenResult r;
+    if (fail_with != 0) {
+      r.error = fail_with;
+      return r;
+    }
+    if (request.want_v4) r.relays[0] = {next_handle++, {*IpAddress::Parse("198.51.100.1"), port}};
+    if (request.want_v6) {
+      r.relays[1] = {next_handle++, {*IpAddress::Parse("2001:db8::1"), port}};
+    }
+    port += 2;
+    if (request.reserve_next) r.reservation_token = 0x1122334455667788ull;
+    owners.push_back(owner);
+    ++open;
+    return r;
+  }
+  void CloseRelays(Allocation& a) override {
+    for (auto& r : a.relays) {
+      if (r.handle != kNoRelay) closed.push_back(r.handle);
+    }
+    --open;
+  }
+
+  std::vector<Sent> to_client;
+  std::vector<PeerSent> to_peer;
+  std::vector<Allocation*> owners;
+  std::vector<RelayHandle> closed;
+  RelayRequest last_request;
+  uint16_t fail_with = 0;
+  RelayHandle next_handle = 1;
+  uint16_t port = 50000;
+  int open = 0;
+};
+
+// A parsed copy of a response, so tests can read it after the buffer moves on.
+struct Response {
+  std::vector<uint8_t> bytes;
+  MessageView view;
+  uint16_t error() const { return view.GetErrorCode().value_or(0); }
+  bool success() const { return view.message_class() == MessageClass::kSuccessResponse; }
+};
+
+class TurnServerTest : public ::testing::Test {
+ protected:
+  TurnServerTest() {
+    log::SetLevel(log::Level::kWarning);
+    config_.unauth_rate = 0;  // unlimited, except where a test sets it
+    Rebuild();
+  }
+
+  void Rebuild() {
+    auth_ = std::make_shared<FakeAuthenticator>();
+    auth_->AddUser("alice", "secret");
+    auth_->AddUser("bob", "hunter2");
+    auth_->AddUser("freeloader", "x", /*allowed=*/false);
+    PeerPolicyConfig policy;
+    policy.allow_loopback = false;
+    quotas_ = std::make_unique<QuotaTracker>(user_quota_, total_quota_);
+    server_.reset();
+    std::array<uint8_t, 32> key{};
+    key[0] = 7;
+    server_ = std::make_unique<TurnServer>(
+        config_, clock_, net_, *quotas_, std::make_shared<PeerPolicy>(policy), auth_, key, 600, 0);
+  }
+
+  FiveTuple Client(uint16_t port = 40000) {
+    FiveTuple t;
+    t.client = *SocketAddress::Parse("203.0.113.50:" + std::to_string(port));
+    t.server = *SocketAddress::Parse("192.0.2.1:3478");
+    return t;
+  }
+
+  stun::TransactionId NewId() {
+    stun::TransactionId id{};
+    uint64_t n = ++txn_;
+    std::memcpy(id.data(), &n, sizeof(n));
+    return id;
+  }
+
+  // Builds a request; `add` adds method attributes; credentials are added when `user` is set.
+  template <typename F>
+  std::vector<uint8_t> Request(Method method, F add, const std::string& user = "",
+                               const std::string& password = "", stun::TransactionId id = {},
+                               bool sha256 = false) {
+    if (id == stun::TransactionId{}) id = NewId();
+    std::vector<uint8_t> buf(1500);
+    MessageBuilder b(buf);
+    b.Start(method, MessageClass::kRequest, id);
+    add(b);
+    if (!user.empty()) {
+      b.AddString(attr::kUsername, user);
+      b.AddString(attr::kRealm, kRealm);
+      b.AddString(attr::kNonce, nonce_);
+      auto key = stun::LongTermKeyMd5(user, kRealm, password);
+      if (sha256) {
+        b.AddMessageIntegritySha256(key);
+      } else {
+        b.AddMessageIntegrity(key);
+      }
+    }
+    EXPECT_TRUE(b.ok());
+    buf.resize(b.size());
+    return buf;
+  }
+
+  Response Exchange(const FiveTuple& tuple, const std::vector<uint8_t>& request) {
+    size_t before = net_.to_client.size();
+    server_->OnClientPacket(tuple, request, clock_.Now());
+    EXPECT_EQ(net_.to_client.size(), before + 1) << "expected exactly one response";
+    Response r;
+    if (net_.to_client.size() == before) return r;
+    r.bytes = net_.to_client.back().data;
+    EXPECT_EQ(MessageView::Parse(r.bytes, &r.view), stun::ParseError::kOk);
+    return r;
+  }
+
+  // The 401 round trip: learns the nonce.
+  void Challenge(const FiveTuple& tuple) {
+    Response r = Exchange(tuple, Request(Method::kAllocate, [](MessageBuilder& b) {
+                            b.AddRequestedTransport(stun::kTransportUdp);
+                          }));
+    ASSERT_EQ(r.error(), 401);
+    nonce_ = std::string(*r.view.GetString(attr::kNonce));
+  }
+
+  Response Allocate(const FiveTuple& tuple, const std::string& user = "alice",
+                    const std::string& password = "secret") {
+    return Exchange(
+        tuple, Request(
+                   Method::kAllocate,
+                   [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); }, user,
+                   password));
+  }
+
+  // Challenge + Allocate; returns the relayed address.
+  SocketAddress Allocated(const FiveTuple& tuple, const std::string& user = "alice",
+                          const std::string& password = "secret") {
+    Challenge(tuple);
+    Response r = Allocate(tuple, user, password);
+    EXPECT_TRUE(r.success()) << "error " << r.error();
+    return r.view.GetXorAddress(attr::kXorRelayedAddress).value_or(SocketAddress{});
+  }
+
+  Response CreatePermission(const FiveTuple& tuple, const std::string& peer,
+                            const std::string& user = "alice",
+                            const std::string& password = "secret") {
+    auto addr = *SocketAddress::Parse(peer);
+    return Exchange(
+        tuple, Request(
+                   Method::kCreatePermission,
+                   [&](MessageBuilder& b) { b.AddXorAddress(attr::kXorPeerAddress, addr); }, user,
+                   password));
+  }
+
+  Response ChannelBind(const FiveTuple& tuple, uint16_t channel, const std::string& peer) {
+    auto addr = *SocketAddress::Parse(peer);
+    return Exchange(tuple, Request(
+                               Method::kChannelBind,
+                               [&](MessageBuilder& b) {
+                                 b.AddChannelNumber(channel);
+                                 b.AddXorAddress(attr::kXorPeerAddress, addr);
+                               },
+                               "alice", "secret"));
+  }
+
+  Response Refresh(const FiveTuple& tuple, std::optional<uint32_t> lifetime,
+                   const std::string& user = "alice", const std::string& password = "secret",
+                   stun::TransactionId id = {}) {
+    return Exchange(tuple, Request(
+                               Method::kRefresh,
+                               [&](MessageBuilder& b) {
+                                 if (lifetime) b.AddU32(attr::kLifetime, *lifetime);
+                               },
+                               user, password, id));
+  }
+
+  void PeerSends(const std::string& peer, std::vector<uint8_t> payload) {
+    ASSERT_FALSE(net_.owners.empty());
+    std::vector<uint8_t> buf(kPeerHeadroom + payload.size() + kPeerTailroom);
+    std::copy(payload.begin(), payload.end(), buf.begin() + kPeerHeadroom);
+    server_->OnPeerPacket(net_.owners.back(), *SocketAddress::Parse(peer),
+                          {buf.data() + kPeerHeadroom, payload.size()}, clock_.Now());
+  }
+
+  uint64_t Count(Counter c) const { return server_->counters().Get(c); }
+
+  TurnConfig config_;
+  uint32_t user_quota_ = 0;
+  uint32_t total_quota_ = 0;
+  SimulatedClock clock_;
+  FakeNet net_;
+  std::shared_ptr<FakeAuthenticator> auth_;
+  std::unique_ptr<QuotaTracker> quotas_;
+  std::unique_ptr<TurnServer> server_;
+  std::string nonce_;
+  uint64_t txn_ = 0;
+};
+
+// --- STUN Binding -----------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, BindingRequestGetsXorMappedAddressWithoutAuthentication) {
+  FiveTuple c = Client();
+  Response r = Exchange(c, Request(Method::kBinding, [](MessageBuilder&) {}));
+  ASSERT_TRUE(r.success());
+  EXPECT_EQ(r.view.GetXorAddress(attr::kXorMappedAddress), c.client);
+  EXPECT_FALSE(r.view.Find(attr::kSoftware)) << "no SOFTWARE towards strangers";
+  EXPECT_EQ(server_->allocation_count(), 0u);
+}
+
+TEST_F(TurnServerTest, UnknownComprehensionRequiredAttributeGets420ListingIt) {
+  Response r = Exchange(Client(), Request(Method::kBinding, [](MessageBuilder& b) {
+                          b.AddU32(0x0077, 1);
+                          b.AddU32(0x8077, 1);  // optional: ignored
+                        }));
+  EXPECT_EQ(r.error(), 420);
+  auto unknown = r.view.FindValue(attr::kUnknownAttributes);
+  ASSERT_TRUE(unknown);
+  ASSERT_EQ(unknown->size(), 2u);
+  EXPECT_EQ((*unknown)[0] << 8 | (*unknown)[1], 0x0077);
+}
+
+// --- Authentication ---------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, AllocateWithoutIntegrityGets401WithRealmAndNonceAndCreatesNoState) {
+  FiveTuple c = Client();
+  Response r = Exchange(c, Request(Method::kAllocate, [](MessageBuilder& b) {
+                          b.AddRequestedTransport(stun::kTransportUdp);
+                        }));
+  EXPECT_EQ(r.error(), 401);
+  EXPECT_EQ(r.view.GetString(attr::kRealm), kRealm);
+  EXPECT_TRUE(r.view.GetString(attr::kNonce));
+  EXPECT_FALSE(r.view.Find(attr::kSoftware));
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+  EXPECT_EQ(Count(Counter::kChallenges), 1u);
+}
+
+TEST_F(TurnServerTest, ChallengeIsSmallAndHasNoReasonPhrase) {
+  auto request = Request(Method::kAllocate, [](MessageBuilder& b) {
+    b.AddRequestedTransport(stun::kTransportUdp);
+    b.AddString(attr::kSoftware, "some client 1.0");
+  });
+  Response r = Exchange(Client(), request);
+  auto code = r.view.FindValue(attr::kErrorCode);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(code->size(), 4u) << "no reason phrase to unauthenticated clients";
+  EXPECT_LE(r.bytes.size(), 100u);
+}
+
+TEST_F(TurnServerTest, AllocateWithValidCredentialsSucceeds) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c);
+  ASSERT_TRUE(r.success()) << r.error();
+  EXPECT_TRUE(r.view.VerifyIntegrity(stun::LongTermKeyMd5("alice", kRealm, "secret")));
+  EXPECT_EQ(r.view.GetXorAddress(attr::kXorMappedAddress), c.client);
+  EXPECT_EQ(r.view.GetXorAddress(attr::kXorRelayedAddress)->ip.ToString(), "198.51.100.1");
+  EXPECT_EQ(r.view.GetU32(attr::kLifetime), 600u);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(Count(Counter::kAllocationsCreated), 1u);
+}
+
+TEST_F(TurnServerTest, ResponseUsesSha256IntegrityWhenRequestDid) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r =
+      Exchange(c, Request(
+                      Method::kAllocate,
+                      [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); },
+                      "alice", "secret", {}, /*sha256=*/true));
+  ASSERT_TRUE(r.success()) << r.error();
+  EXPECT_TRUE(r.view.has_message_integrity_sha256());
+}
+
+TEST_F(TurnServerTest, WrongPasswordGets401AndNoAllocation) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c, "alice", "wrong");
+  EXPECT_EQ(r.error(), 401);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(Count(Counter::kAuthBadIntegrity), 1u);
+}
+
+TEST_F(TurnServerTest, UnknownUserGets401) {
+  FiveTuple c = Client();
+  Challenge(c);
+  EXPECT_EQ(Allocate(c, "mallory", "x").error(), 401);
+  EXPECT_EQ(Count(Counter::kAuthUnknownUser), 1u);
+}
+
+TEST_F(TurnServerTest, AuthorizationRefusalGets403WithIntegrity) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c, "freeloader", "x");
+  EXPECT_EQ(r.error(), 403);
+  EXPECT_TRUE(r.view.VerifyIntegrity(stun::LongTermKeyMd5("freeloader", kRealm, "x")));
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(Count(Counter::kAuthForbidden), 1u);
+}
+
+TEST_F(TurnServerTest, ExpiredNonceGets438WithAFreshNonce) {
+  FiveTuple c = Client();
+  Challenge(c);
+  clock_.Advance(seconds(601));
+  Response r = Allocate(c);
+  EXPECT_EQ(r.error(), 438);
+  auto fresh = r.view.GetString(attr::kNonce);
+  ASSERT_TRUE(fresh);
+  EXPECT_NE(*fresh, nonce_);
+  nonce_ = std::string(*fresh);
+  EXPECT_TRUE(Allocate(c).success());
+}
+
+TEST_F(TurnServerTest, NonceIsBoundToTheClientAddress) {
+  FiveTuple a = Client(40000);
+  FiveTuple b = Client(40001);
+  Challenge(a);
+  EXPECT_EQ(Allocate(b).error(), 438);
+  EXPECT_EQ(Count(Counter::kAuthForgedNonce), 1u);
+}
+
+TEST_F(TurnServerTest, IntegrityWithoutUsernameGets400) {
+  FiveTuple c = Client();
+  Challenge(c);
+  std::vector<uint8_t> buf(200);
+  MessageBuilder b(buf);
+  b.Start(Method::kAllocate, MessageClass::kRequest, NewId());
+  b.AddRequestedTransport(stun::kTransportUdp);
+  b.AddMessageIntegrity(stun::LongTermKeyMd5("alice", kRealm, "secret"));
+  buf.resize(b.size());
+  EXPECT_EQ(Exchange(c, buf).error(), 400);
+}
+
+TEST_F(TurnServerTest, UnauthenticatedRepliesAreRateLimitedPerSourceAddress) {
+  config_.unauth_rate = 1;
+  config_.unauth_burst = 3;
+  Rebuild();
+  size_t answered = 0;
+  for (uint16_t port = 1000; port < 1010; ++port) {
+    size_t before = net_.to_client.size();
+    server_->OnClientPacket(
+        Client(port),
+        Request(Method::kAllocate,
+                [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); }),
+        clock_.Now());
+    answered += net_.to_client.size() - before;
+  }
+  EXPECT_EQ(answered, 3u) << "changing the source port must not reset the limit";
+  EXPECT_EQ(Count(Counter::kDropRateLimited), 7u);
+}
+
+// --- Allocate ---------------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, SecondAllocateOnSameFiveTupleGets437) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(Allocate(c).error(), 437);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+}
+
+TEST_F(TurnServerTest, RetransmittedAllocateGetsTheSameSuccess) {
+  FiveTuple c = Client();
+  Challenge(c);
+  auto request = Request(
+      Method::kAllocate, [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); },
+      "alice", "secret");
+  Response first = Exchange(c, request);
+  Response again = Exchange(c, request);
+  ASSERT_TRUE(first.success());
+  EXPECT_EQ(first.bytes, again.bytes);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(Count(Counter::kRetransmissions), 1u);
+}
+
+TEST_F(TurnServerTest, MissingRequestedTransportGets400) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Exchange(c, Request(
+                               Method::kAllocate, [](MessageBuilder&) {}, "alice", "secret"));
+  EXPECT_EQ(r.error(), 400);
+}
+
+TEST_F(TurnServerTest, TcpRequestedTransportGets442) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r =
+      Exchange(c, Request(
+                      Method::kAllocate,
+                      [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportTcp); },
+                      "alice", "secret"));
+  EXPECT_EQ(r.error(), 442);
+}
+
+TEST_F(TurnServerTest, RequestedIpv6FamilyGetsAnIpv6Relay) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Exchange(c, Request(
+                               Method::kAllocate,
+                               [](MessageBuilder& b) {
+                                 b.AddRequestedTransport(stun::kTransportUdp);
+                                 b.AddFamily(attr::kRequestedAddressFamily, stun::kFamilyIPv6);
+                               },
+                               "alice", "secret"));
+  ASSERT_TRUE(r.success()) << r.error();
+  EXPECT_TRUE(r.view.GetXorAddress(attr::kXorRelayedAddress)->ip.is_v6());
+  EXPECT_FALSE(net_.last_request.want_v4);
+}
+
+TEST_F(TurnServerTest, AdditionalAddressFamilyGivesTwoRelayedAddresses) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Exchange(c, Request(
+                               Method::kAllocate,
+                               [](MessageBuilder& b) {
+                                 b.AddRequestedTransport(stun::kTransportUdp);
+                                 b.AddFamily(attr::kAdditionalAddressFamily, stun::kFamilyIPv6);
+                               },
+                               "alice", "secret"));
+  ASSERT_TRUE(r.success()) << r.error();
+  int relayed = 0;
+  for (const auto& a : r.view.attributes()) relayed += a.type == attr::kXorRelayedAddress;
+  EXPECT_EQ(relayed, 2);
+}
+
+TEST_F(TurnServerTest, UnknownRequestedFamilyGets440AndBothFamilyAttributesGet400) {
+  FiveTuple c = Client();
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, Request(
+                            Method::kAllocate,
+                            [](MessageBuilder& b) {
+                              b.AddRequestedTransport(stun::kTransportUdp);
+                              b.AddFamily(attr::kRequestedAddressFamily, 0x07);
+                            },
+                            "alice", "secret"))
+                .error(),
+            440);
+  EXPECT_EQ(Exchange(c, Request(
+                            Method::kAllocate,
+                            [](MessageBuilder& b) {
+                              b.AddRequestedTransport(stun::kTransportUdp);
+                              b.AddFamily(attr::kRequestedAddressFamily, stun::kFamilyIPv4);
+                              b.AddFamily(attr::kAdditionalAddressFamily, stun::kFamilyIPv6);
+                            },
+                            "alice", "secret"))
+                .error(),
+            400);
+}
+
+TEST_F(TurnServerTest, EvenPortWithReserveReturnsAReservationToken) {
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Exchange(c, Request(
+                               Method::kAllocate,
+                               [](MessageBuilder& b) {
+                                 b.AddRequestedTransport(stun::kTransportUdp);
+                                 b.AddEvenPort(true);
+                               },
+                               "alice", "secret"));
+  ASSERT_TRUE(r.success());
+  EXPECT_TRUE(net_.last_request.even_port);
+  EXPECT_TRUE(net_.last_request.reserve_next);
+  auto token = r.view.FindValue(attr::kReservationToken);
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->size(), 8u);
+}
+
+TEST_F(TurnServerTest, ReservationTokenIsPassedToTheNetLayerAndRejectsEvenPortBesideIt) {
+  FiveTuple c = Client();
+  Challenge(c);
+  uint8_t token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  Response ok = Exchange(c, Request(
+                                Method::kAllocate,
+                                [&](MessageBuilder& b) {
+                                  b.AddRequestedTransport(stun::kTransportUdp);
+                                  b.AddBytes(attr::kReservationToken, {token, 8});
+                                },
+                                "alice", "secret"));
+  ASSERT_TRUE(ok.success());
+  ASSERT_TRUE(net_.last_request.reservation_token);
+  FiveTuple d = Client(40001);
+  Challenge(d);
+  Response bad = Exchange(d, Request(
+                                 Method::kAllocate,
+                                 [&](MessageBuilder& b) {
+                                   b.AddRequestedTransport(stun::kTransportUdp);
+                                   b.AddBytes(attr::kReservationToken, {token, 8});
+                                   b.AddEvenPort(false);
+                                 },
+                                 "alice", "secret"));
+  EXPECT_EQ(bad.error(), 400);
+}
+
+TEST_F(TurnServerTest, NoRelayPortGets508AndReleasesQuota) {
+  user_quota_ = 1;
+  Rebuild();
+  net_.fail_with = 508;
+  FiveTuple c = Client();
+  Challenge(c);
+  EXPECT_EQ(Allocate(c).error(), 508);
+  net_.fail_with = 0;
+  EXPECT_TRUE(Allocate(c).success()) << "the failed attempt must not hold quota";
+}
+
+TEST_F(TurnServerTest, PerUserQuotaGets486) {
+  user_quota_ = 2;
+  Rebuild();
+  Allocated(Client(1));
+  Allocated(Client(2));
+  FiveTuple third = Client(3);
+  Challenge(third);
+  EXPECT_EQ(Allocate(third).error(), 486);
+  FiveTuple other_user = Client(4);
+  Challenge(other_user);
+  EXPECT_TRUE(Allocate(other_user, "bob", "hunter2").success());
+  EXPECT_EQ(Count(Counter::kQuotaUser), 1u);
+}
+
+TEST_F(TurnServerTest, TotalQuotaGets508) {
+  total_quota_ = 1;
+  Rebuild();
+  Allocated(Client(1));
+  FiveTuple c = Client(2);
+  Challenge(c);
+  EXPECT_EQ(Allocate(c, "bob", "hunter2").error(), 508);
+}
+
+TEST_F(TurnServerTest, DrainingRefusesNewAllocationsButKeepsOldOnes) {
+  FiveTuple a = Client(1);
+  Allocated(a);
+  server_->SetDraining(true);
+  FiveTuple b = Client(2);
+  Challenge(b);
+  EXPECT_EQ(Allocate(b).error(), 508);
+  Challenge(a);  // nonces are bound to the client address: get one for `a`
+  EXPECT_TRUE(Refresh(a, 600).success());
+}
+
+// --- Refresh ----------------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, RefreshClampsLifetimeToTheMaximumAndNeverBelowDefault) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(Refresh(c, 100000).view.GetU32(attr::kLifetime), 3600u);
+  EXPECT_EQ(Refresh(c, 30).view.GetU32(attr::kLifetime), 600u);
+  EXPECT_EQ(Refresh(c, std::nullopt).view.GetU32(attr::kLifetime), 600u);
+}
+
+TEST_F(TurnServerTest, RefreshWithZeroDeletesAndFreesEverything) {
+  user_quota_ = 1;
+  Rebuild();
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  Response r = Refresh(c, 0);
+  EXPECT_TRUE(r.success());
+  EXPECT_EQ(r.view.GetU32(attr::kLifetime), 0u);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+  EXPECT_EQ(quotas_->total(), 0u);
+  server_->CollectGarbage();
+  FiveTuple again = Client(40001);
+  Challenge(again);
+  EXPECT_TRUE(Allocate(again).success()) << "the quota slot came back";
+}
+
+TEST_F(TurnServerTest, RetransmittedRefreshZeroGetsTheSameSuccessNot437) {
+  FiveTuple c = Client();
+  Allocated(c);
+  stun::TransactionId id = NewId();
+  Response first = Refresh(c, 0, "alice", "secret", id);
+  Response again = Refresh(c, 0, "alice", "secret", id);
+  EXPECT_TRUE(first.success());
+  EXPECT_EQ(first.bytes, again.bytes);
+}
+
+TEST_F(TurnServerTest, RefreshWithoutAllocationGets437) {
+  FiveTuple c = Client();
+  Challenge(c);
+  EXPECT_EQ(Refresh(c, 600).error(), 437);
+}
+
+TEST_F(TurnServerTest, RefreshWithDifferentUsernameGets441) {
+  FiveTuple c = Client();
+  Allocated(c);
+  Response r = Refresh(c, 600, "bob", "hunter2");
+  EXPECT_EQ(r.error(), 441);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+}
+
+TEST_F(TurnServerTest, RefreshKeepsWorkingAfterTheAuthenticatorForgetsTheUser) {
+  FiveTuple c = Client();
+  Allocated(c);
+  server_->SetAuthenticator(std::make_shared<FakeAuthenticator>());
+  EXPECT_TRUE(Refresh(c, 600).success()) << "an allocation keeps the key that created it";
+}
+
+TEST_F(TurnServerTest, RefreshWithMismatchedFamilyGets443) {
+  FiveTuple c = Client();
+  Allocated(c);
+  Response r = Exchange(c, Request(
+                               Method::kRefresh,
+                               [](MessageBuilder& b) {
+                                 b.AddFamily(attr::kRequestedAddressFamily, stun::kFamilyIPv6);
+                               },
+                               "alice", "secret"));
+  EXPECT_EQ(r.error(), 443);
+}
+
+// --- Expiry -----------------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, AllocationExpiresAfterItsLifetime) {
+  FiveTuple c = Client();
+  Allocated(c);
+  clock_.Advance(seconds(599));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  clock_.Advance(seconds(3));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+  EXPECT_EQ(Count(Counter::kAllocationsExpired), 1u);
+}
+
+TEST_F(TurnServerTest, PermissionExpiresAfter300Seconds) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  PeerSends("8.8.8.8:5000", {1, 2, 3});
+  EXPECT_EQ(net_.to_client.back().data[1], 0x17) << "a Data indication reached the client";
+  size_t before = net_.to_client.size();
+  clock_.Advance(seconds(301));
+  server_->OnTimer(clock_.Now());
+  PeerSends("8.8.8.8:5000", {1, 2, 3});
+  EXPECT_EQ(net_.to_client.size(), before);
+  EXPECT_EQ(Count(Counter::kDropNoPermission), 1u);
+}
+
+// --- Permissions and data ---------------------------------------------------------------------
+
+TEST_F(TurnServerTest, CreatePermissionToPrivatePeerGets403) {
+  FiveTuple c = Client();
+  Allocated(c);
+  for (const char* peer : {"10.0.0.1:1", "127.0.0.1:1", "169.254.169.254:80", "[::1]:1",
+                           "[::ffff:127.0.0.1]:1", "[64:ff9b::a00:1]:1"}) {
+    EXPECT_EQ(CreatePermission(c, peer).error(), 403) << peer;
+  }
+  EXPECT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+}
+
+TEST_F(TurnServerTest, CreatePermissionWithOneBadPeerInstallsNone) {
+  FiveTuple c = Client();
+  Allocated(c);
+  Response r =
+      Exchange(c, Request(
+                      Method::kCreatePermission,
+                      [](MessageBuilder& b) {
+                        b.AddXorAddress(attr::kXorPeerAddress, *SocketAddress::Parse("8.8.8.8:1"));
+                        b.AddXorAddress(attr::kXorPeerAddress, *SocketAddress::Parse("10.1.1.1:1"));
+                      },
+                      "alice", "secret"));
+  EXPECT_EQ(r.error(), 403);
+  EXPECT_TRUE(server_->FindAllocation(c)->permissions.empty());
+}
+
+TEST_F(TurnServerTest, Ipv6PeerOnIpv4AllocationGets443) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(CreatePermission(c, "[2606:4700::1111]:1").error(), 443);
+}
+
+TEST_F(TurnServerTest, TooManyPermissionsGet508) {
+  config_.max_permissions = 2;
+  Rebuild();
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  EXPECT_TRUE(CreatePermission(c, "8.8.4.4:1").success());
+  EXPECT_TRUE(CreatePermission(c, "8.8.4.4:2").success()) << "refreshing is not a new one";
+  EXPECT_EQ(CreatePermission(c, "1.1.1.1:1").error(), 508);
+}
+
+TEST_F(TurnServerTest, SendIndicationReachesPermittedPeerOnly) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  auto send = [&](const char* peer) {
+    std::vector<uint8_t> buf(200);
+    MessageBuilder b(buf);
+    b.Start(Method::kSend, MessageClass::kIndication, NewId());
+    b.AddXorAddress(attr::kXorPeerAddress, *SocketAddress::Parse(peer));
+    uint8_t payload[5] = {'h', 'e', 'l', 'l', 'o'};
+    b.AddBytes(attr::kData, payload);
+    buf.resize(b.size());
+    server_->OnClientPacket(c, buf, clock_.Now());
+  };
+  send("8.8.8.8:9999");
+  ASSERT_EQ(net_.to_peer.size(), 1u);
+  EXPECT_EQ(net_.to_peer[0].peer, *SocketAddress::Parse("8.8.8.8:9999"));
+  EXPECT_EQ(std::string(net_.to_peer[0].data.begin(), net_.to_peer[0].data.end()), "hello");
+  send("9.9.9.9:1");
+  EXPECT_EQ(net_.to_peer.size(), 1u);
+  EXPECT_EQ(Count(Counter::kDropNoPermission), 1u);
+  EXPECT_EQ(server_->FindAllocation(c)->traffic.bytes_to_peer, 5u);
+}
+
+TEST_F(TurnServerTest, PeerDataBecomesDataIndicationWithPeerAddress) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  PeerSends("8.8.8.8:4242", {9, 8, 7, 6, 5});
+  MessageView v;
+  ASSERT_EQ(MessageView::Parse(net_.to_client.back().data, &v), stun::ParseError::kOk);
+  EXPECT_EQ(v.method(), Method::kData);
+  EXPECT_EQ(v.message_class(), MessageClass::kIndication);
+  EXPECT_EQ(v.GetXorAddress(attr::kXorPeerAddress), *SocketAddress::Parse("8.8.8.8:4242"));
+  auto data = v.FindValue(attr::kData);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(std::vector<uint8_t>(data->begin(), data->end()),
+            (std::vector<uint8_t>{9, 8, 7, 6, 5}));
+}
+
+TEST_F(TurnServerTest, DataIndicationCarriesFingerprintWhenConfigured) {
+  config_.fingerprint = true;
+  Rebuild();
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:1").success());
+  PeerSends("[::ffff:8.8.8.8]:4242", {1});  // not the same peer: dropped
+  PeerSends("8.8.8.8:4242", {1, 2, 3});
+  MessageView v;
+  ASSERT_EQ(MessageView::Parse(net_.to_client.back().data, &v), stun::ParseError::kOk);
+  EXPECT_TRUE(v.has_fingerprint());
+}
+
+// --- Channels ---------------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, ChannelDataFlowsBothWaysAfterChannelBind) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(ChannelBind(c, 0x4001, "8.8.8.8:3480").success());
+  uint8_t frame[8];
+  stun::WriteChannelDataHeader(0x4001, 3, frame);
+  frame[4] = 'a';
+  frame[5] = 'b';
+  frame[6] = 'c';
+  server_->OnClientPacket(c, {frame, 7}, clock_.Now());
+  ASSERT_EQ(net_.to_peer.size(), 1u);
+  EXPECT_EQ(net_.to_peer[0].peer, *SocketAddress::Parse("8.8.8.8:3480"));
+  EXPECT_EQ(net_.to_peer[0].data.size(), 3u);
+
+  PeerSends("8.8.8.8:3480", {1, 2, 3, 4, 5});
+  auto cd = stun::ParseChannelData(net_.to_client.back().data);
+  ASSERT_TRUE(cd);
+  EXPECT_EQ(cd->channel, 0x4001);
+  EXPECT_EQ(cd->data.size(), 5u);
+  EXPECT_EQ(net_.to_client.back().data.size(), 9u) << "no padding over UDP";
+}
+
+TEST_F(TurnServerTest, ChannelBindOutsideRangeGets400) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(ChannelBind(c, 0x3FFF, "8.8.8.8:1").error(), 400);
+  EXPECT_EQ(ChannelBind(c, 0x8000, "8.8.8.8:1").error(), 400);
+  EXPECT_TRUE(ChannelBind(c, 0x6d04, "8.8.8.8:1").success())
+      << "RFC 5766 range, as coturn's clients use";
+}
+
+TEST_F(TurnServerTest, ChannelRebindingRules) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:1").success());
+  EXPECT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:1").success()) << "same pair refreshes";
+  EXPECT_EQ(ChannelBind(c, 0x4000, "8.8.8.8:2").error(), 400) << "channel taken by another peer";
+  EXPECT_EQ(ChannelBind(c, 0x4001, "8.8.8.8:1").error(), 400) << "peer bound to another channel";
+}
+
+TEST_F(TurnServerTest, ChannelBindToDeniedPeerGets403) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(ChannelBind(c, 0x4000, "192.168.1.1:1").error(), 403);
+  EXPECT_EQ(ChannelBind(c, 0x4000, "[::ffff:c0a8:101]:1").error(), 403);
+}
+
+TEST_F(TurnServerTest, ChannelBindInstallsPermissionAndExpiresAfter600Seconds) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:1").success());
+  EXPECT_EQ(server_->FindAllocation(c)->permissions.size(), 1u);
+  Refresh(c, 3600);
+  clock_.Advance(seconds(601));
+  server_->OnTimer(clock_.Now());
+  EXPECT_TRUE(server_->FindAllocation(c)->channels.empty());
+  uint8_t frame[5];
+  stun::WriteChannelDataHeader(0x4000, 1, frame);
+  frame[4] = 1;
+  server_->OnClientPacket(c, {frame, 5}, clock_.Now());
+  EXPECT_TRUE(net_.to_peer.empty());
+  EXPECT_EQ(Count(Counter::kDropNoChannel), 1u);
+}
+
+TEST_F(TurnServerTest, ChannelDataForUnknownChannelOrMalformedIsDropped) {
+  FiveTuple c = Client();
+  Allocated(c);
+  uint8_t frame[8] = {0x40, 0x09, 0x00, 0x10, 1, 2, 3, 4};  // length 16 > 4 bytes present
+  server_->OnClientPacket(c, {frame, 8}, clock_.Now());
+  stun::WriteChannelDataHeader(0x4009, 4, frame);
+  server_->OnClientPacket(c, {frame, 8}, clock_.Now());
+  EXPECT_TRUE(net_.to_peer.empty());
+  EXPECT_EQ(Count(Counter::kDropMalformed), 1u);
+  EXPECT_EQ(Count(Counter::kDropNoChannel), 1u);
+}
+
+// --- Robustness -------------------------------------------------------------------------------
+
+TEST_F(TurnServerTest, GarbageFromClientsIsDroppedWithoutReply) {
+  FiveTuple c = Client();
+  Allocated(c);
+  size_t before = net_.to_client.size();
+  std::vector<std::vector<uint8_t>> junk = {
+      {0x00},
+      {0x00, 0x01, 0x00, 0x03, 0x21, 0x12, 0xa4, 0x42},
+      std::vector<uint8_t>(20, 0xff),
+      {0x40},
+      {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 1,    2,    3, 4, 5, 6,
+       7,    8,    9,    10,   11,   12,   0x00, 0x06, 0xff, 0xff, 0, 0, 0, 0},
+  };
+  for (const auto& j : junk) server_->OnClientPacket(c, j, clock_.Now());
+  EXPECT_EQ(net_.to_client.size(), before);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+}
+
+TEST_F(TurnServerTest, ChurnLeavesNoAllocationSocketOrQuotaBehind) {
+  user_quota_ = 1;
+  Rebuild();
+  for (int i = 0; i < 200; ++i) {
+    FiveTuple c = Client(static_cast<uint16_t>(10000 + i));
+    Allocated(c);
+    ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:1").success());
+    ASSERT_TRUE(Refresh(c, 0).success());
+    server_->CollectGarbage();
+  }
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+  EXPECT_EQ(quotas_->total(), 0u);
+  EXPECT_EQ(Count(Counter::kAllocationsCreated), 200u);
+  EXPECT_EQ(Count(Counter::kAllocationsDeleted), 200u);
+}
+
+}  // namespace
+}  // namespace cv::turn
