@@ -1,0 +1,26 @@
+// Socket helpers for the relay: non-blocking UDP sockets, buffer sizing, local addresses.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "relay/common/address.h"
+
+namespace cv::net {
+
+struct UdpSocketOptions {
+  bool reuse_port = false;  // SO_REUSEPORT: one listener per worker on the same address
+  int receive_buffer = 0;   // bytes; 0 keeps the kernel default
+  int send_buffer = 0;
+  bool dont_fragment = false;  // IP_PMTUDISC_DO / IPV6_PMTUDISC_DO
+};
+
+// Returns the fd, or -1 with `error` set (errno preserved).
+int OpenUdpSocket(const SocketAddress& bind_to, const UdpSocketOptions& options,
+                  std::string* error);
+// The address a socket is bound to (resolves port 0).
+SocketAddress LocalAddress(int fd);
+// Addresses of the host's interfaces that are up: IPv4 and global/ULA IPv6, loopback included.
+std::vector<IpAddress> InterfaceAddresses();
+
+}  // namespace cv::net

@@ -1,0 +1,354 @@
+#include "relay/net/worker.h"
+
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "relay/common/log.h"
+#include "relay/net/socket.h"
+#include "relay/stun/constants.h"
+
+namespace cv::net {
+namespace {
+
+constexpr Duration kTick = milliseconds(250);
+
+uint64_t RandomSeed() {
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+    seed = static_cast<uint64_t>(MonoClock::now().time_since_epoch().count());
+  }
+  return seed | 1;
+}
+
+}  // namespace
+
+Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Authenticator> auth)
+    : id_(id),
+      shared_(shared),
+      rx_(std::make_unique<RxSlot[]>(kBatch)),
+      tx_(std::make_unique<TxSlot[]>(kBatch * 2)),
+      next_tick_(shared.clock->Now()),
+      rng_state_(RandomSeed()) {
+  turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
+                                             shared.policy, std::move(auth), shared.nonce_key,
+                                             shared.nonce_lifetime_s, id);
+}
+
+Worker::~Worker() {
+  turn_.reset();  // deletes allocations, which calls CloseRelays() on this still-whole object
+  for (auto& l : listeners_) close(l->fd);
+  for (auto& r : relays_) {
+    if (r->fd >= 0) close(r->fd);
+  }
+}
+
+bool Worker::Open(std::string* error) {
+  UdpSocketOptions options;
+  options.reuse_port = true;
+  options.receive_buffer = shared_.listener_buffer_bytes;
+  options.send_buffer = shared_.listener_buffer_bytes;
+  for (const SocketAddress& address : shared_.listeners) {
+    int fd = OpenUdpSocket(address, options, error);
+    if (fd < 0) return false;
+    auto listener = std::make_unique<Listener>();
+    listener->worker = this;
+    listener->fd = fd;
+    listener->id = static_cast<uint32_t>(listeners_.size());
+    listener->local = LocalAddress(fd);
+    if (!loop_.Add(fd, EPOLLIN, listener.get())) {
+      *error = "epoll_ctl: " + std::string(strerror(errno));
+      close(fd);
+      return false;
+    }
+    listeners_.push_back(std::move(listener));
+  }
+  return loop_.ok();
+}
+
+std::vector<SocketAddress> Worker::listening_addresses() const {
+  std::vector<SocketAddress> out;
+  for (const auto& l : listeners_) out.push_back(l->local);
+  return out;
+}
+
+void Worker::Run() {
+  loop_.Run(kTick, [this] { AfterBatch(); });
+  FlushSends();
+}
+
+void Worker::SetAuthenticator(std::shared_ptr<const auth::Authenticator> auth) {
+  loop_.Post(
+      [this, auth = std::move(auth)]() mutable { turn_->SetAuthenticator(std::move(auth)); });
+}
+
+void Worker::Drain() {
+  loop_.Post([this] { turn_->SetDraining(true); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receive
+
+void Worker::ReadListener(Listener& listener) {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  for (size_t i = 0; i < kBatch; ++i) {
+    iov[i] = {rx_[i].buffer, kMaxDatagram};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &rx_[i].from;
+    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+  }
+  int n = recvmmsg(listener.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+  if (n <= 0) return;
+  const MonoTime now = shared_.clock->Now();
+  turn::FiveTuple tuple;
+  tuple.server = listener.local;
+  tuple.transport = turn::Transport::kUdp;
+  tuple.socket_id = listener.id;
+  for (int i = 0; i < n; ++i) {
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+    auto from = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&rx_[i].from),
+                                            msgs[i].msg_hdr.msg_namelen);
+    if (!from) continue;
+    tuple.client = *from;
+    turn_->OnClientPacket(tuple, {rx_[i].buffer, msgs[i].msg_len}, now);
+  }
+}
+
+void Worker::ReadRelay(RelaySocket& socket) {
+  if (socket.owner == nullptr) return;
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  for (size_t i = 0; i < kBatch; ++i) {
+    iov[i] = {rx_[i].buffer + turn::kPeerHeadroom, kMaxDatagram};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &rx_[i].from;
+    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+  }
+  int n = recvmmsg(socket.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+  if (n <= 0) return;
+  const MonoTime now = shared_.clock->Now();
+  for (int i = 0; i < n && socket.owner != nullptr; ++i) {
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+    auto from = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&rx_[i].from),
+                                            msgs[i].msg_hdr.msg_namelen);
+    if (!from) continue;
+    turn_->OnPeerPacket(socket.owner, *from, {rx_[i].buffer + turn::kPeerHeadroom, msgs[i].msg_len},
+                        now);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Send
+
+void Worker::SendToClient(const turn::FiveTuple& tuple, std::span<const uint8_t> data) {
+  if (tuple.socket_id >= listeners_.size() || data.size() > sizeof(TxSlot::data)) return;
+  if (tx_count_ == kBatch * 2) FlushSends();
+  TxSlot& slot = tx_[tx_count_++];
+  slot.fd = listeners_[tuple.socket_id]->fd;
+  slot.to_len = tuple.client.ToSockaddr(&slot.to);
+  slot.length = static_cast<uint16_t>(data.size());
+  std::memcpy(slot.data, data.data(), data.size());
+}
+
+void Worker::SendToPeer(const turn::Relay& relay, const SocketAddress& peer,
+                        std::span<const uint8_t> data) {
+  if (relay.handle < 0 || static_cast<size_t>(relay.handle) >= relays_.size()) return;
+  sockaddr_storage to;
+  socklen_t to_len = peer.ToSockaddr(&to);
+  if (sendto(relays_[relay.handle]->fd, data.data(), data.size(), MSG_DONTWAIT,
+             reinterpret_cast<sockaddr*>(&to), to_len) < 0) {
+    ++send_errors_;
+  }
+}
+
+void Worker::FlushSends() {
+  mmsghdr msgs[kBatch * 2];
+  iovec iov[kBatch * 2];
+  size_t start = 0;
+  while (start < tx_count_) {
+    // One sendmmsg per run of packets leaving through the same socket.
+    size_t end = start;
+    while (end < tx_count_ && tx_[end].fd == tx_[start].fd) {
+      size_t k = end - start;
+      iov[k] = {tx_[end].data, tx_[end].length};
+      msgs[k] = {};
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_name = &tx_[end].to;
+      msgs[k].msg_hdr.msg_namelen = tx_[end].to_len;
+      ++end;
+    }
+    size_t count = end - start;
+    size_t sent = 0;
+    while (sent < count) {
+      int r =
+          sendmmsg(tx_[start].fd, msgs + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        // A datagram the kernel refuses (full buffer, unreachable) is dropped, not retried.
+        ++send_errors_;
+        ++sent;
+        continue;
+      }
+      sent += static_cast<size_t>(r);
+    }
+    start = end;
+  }
+  tx_count_ = 0;
+}
+
+void Worker::AfterBatch() {
+  FlushSends();
+  const MonoTime now = shared_.clock->Now();
+  if (now >= next_tick_) {
+    turn_->OnTimer(now);
+    FlushSends();
+    if (id_ == 0) shared_.reservations->Expire(now);
+    next_tick_ = now + kTick;
+  }
+  turn_->CollectGarbage();
+  for (turn::RelayHandle h : closing_relays_) free_relays_.push_back(h);
+  closing_relays_.clear();
+  allocation_count_.store(turn_->allocation_count(), std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relay sockets
+
+turn::RelayHandle Worker::AdoptRelaySocket(int fd, turn::Allocation* owner) {
+  turn::RelayHandle handle;
+  if (!free_relays_.empty()) {
+    handle = free_relays_.back();
+    free_relays_.pop_back();
+  } else {
+    handle = static_cast<turn::RelayHandle>(relays_.size());
+    relays_.push_back(std::make_unique<RelaySocket>());
+  }
+  RelaySocket& s = *relays_[handle];
+  s.worker = this;
+  s.fd = fd;
+  s.owner = owner;
+  if (!loop_.Add(fd, EPOLLIN, &s)) {
+    s.fd = -1;
+    s.owner = nullptr;
+    close(fd);
+    free_relays_.push_back(handle);
+    return turn::kNoRelay;
+  }
+  return handle;
+}
+
+uint16_t Worker::BindRelay(const RelayIp& ip, const turn::RelayRequest& request, turn::Relay* out,
+                           std::optional<uint64_t>* token) {
+  PortPool& ports = *shared_.ports;
+  UdpSocketOptions options;
+  options.dont_fragment = request.dont_fragment;
+  const uint32_t attempts = std::min<uint32_t>(ports.size(), 512);
+  for (uint32_t i = 0; i < attempts; ++i) {
+    uint16_t port = ports.Next();
+    if (request.even_port && (port & 1)) {
+      if (port == ports.max_port() || port + 1 > ports.max_port()) continue;
+      ++port;
+    }
+    if (request.reserve_next && port + 1 > ports.max_port()) continue;
+    int fd = OpenUdpSocket({ip.bind, port}, options, nullptr);
+    if (fd < 0) continue;
+    if (request.reserve_next) {
+      uint16_t next = static_cast<uint16_t>(port + 1);
+      int reserved = OpenUdpSocket({ip.bind, next}, options, nullptr);
+      if (reserved < 0) {
+        close(fd);
+        continue;
+      }
+      rng_state_ ^= rng_state_ << 13;
+      rng_state_ ^= rng_state_ >> 7;
+      rng_state_ ^= rng_state_ << 17;
+      uint64_t t = rng_state_;
+      shared_.reservations->Put(t, reserved, {ip.advertised, next}, shared_.clock->Now());
+      *token = t;
+    }
+    turn::RelayHandle handle = AdoptRelaySocket(fd, nullptr);
+    if (handle == turn::kNoRelay) return stun::error::kInsufficientCapacity;
+    out->handle = handle;
+    out->address = {ip.advertised, port};
+    return 0;
+  }
+  return stun::error::kInsufficientCapacity;
+}
+
+turn::RelayOpenResult Worker::OpenRelays(const turn::RelayRequest& request,
+                                         turn::Allocation* owner) {
+  turn::RelayOpenResult result;
+  if (request.reservation_token) {
+    // RFC 8656 §7.2: a token that is unknown or expired → 508.
+    auto taken = shared_.reservations->Take(*request.reservation_token, shared_.clock->Now());
+    if (!taken) {
+      result.error = stun::error::kInsufficientCapacity;
+      return result;
+    }
+    turn::RelayHandle handle = AdoptRelaySocket(taken->first, owner);
+    if (handle == turn::kNoRelay) {
+      result.error = stun::error::kInsufficientCapacity;
+      return result;
+    }
+    result.relays[taken->second.ip.is_v4() ? 0 : 1] = {handle, taken->second};
+    return result;
+  }
+  const bool v6_only = request.want_v6 && !request.want_v4;
+  if (request.want_v4) {
+    if (shared_.relay_v4.empty()) {
+      result.error = stun::error::kAddressFamilyNotSupported;
+      return result;
+    }
+    const RelayIp& ip = shared_.relay_v4[relay_cursor_++ % shared_.relay_v4.size()];
+    result.error = BindRelay(ip, request, &result.relays[0], &result.reservation_token);
+    if (result.error != 0) return result;
+  }
+  if (request.want_v6) {
+    uint16_t err = stun::error::kAddressFamilyNotSupported;
+    if (!shared_.relay_v6.empty()) {
+      const RelayIp& ip = shared_.relay_v6[relay_cursor_++ % shared_.relay_v6.size()];
+      turn::RelayRequest v6_request = request;
+      if (!v6_only) v6_request.reserve_next = false;  // the token belongs to the IPv4 relay
+      std::optional<uint64_t>* token = v6_only ? &result.reservation_token : nullptr;
+      std::optional<uint64_t> unused;
+      err = BindRelay(ip, v6_request, &result.relays[1], token ? token : &unused);
+    }
+    if (err != 0) {
+      if (v6_only) {
+        result.error = err;
+        return result;
+      }
+      // ADDITIONAL-ADDRESS-FAMILY: the IPv4 relay stands; report the IPv6 failure alone.
+      result.v6_error = err;
+    }
+  }
+  for (turn::Relay& r : result.relays) {
+    if (r.handle != turn::kNoRelay) relays_[r.handle]->owner = owner;
+  }
+  return result;
+}
+
+void Worker::CloseRelays(turn::Allocation& allocation) {
+  for (turn::Relay& r : allocation.relays) {
+    if (r.handle == turn::kNoRelay) continue;
+    RelaySocket& s = *relays_[r.handle];
+    if (s.fd >= 0) {
+      loop_.Remove(s.fd);
+      close(s.fd);
+    }
+    s.fd = -1;
+    s.owner = nullptr;
+    closing_relays_.push_back(r.handle);
+  }
+}
+
+}  // namespace cv::net
