@@ -1,0 +1,213 @@
+// Interop: a real cvrelay driven by coturn's own clients (Debian package `coturn`):
+// turnutils_stunclient, and turnutils_uclient relaying to turnutils_peer, in the modes WebRTC
+// stacks and operators rely on. Every relayed message must come back: 0 lost.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace cv::testing {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr char kSecret[] = "interop-secret-4f1e";
+constexpr char kRealm[] = "interop.test";
+
+struct UclientStats {
+  long sent = -1;
+  long received = -1;
+  long lost = -1;
+};
+
+// Reads the totals uclient prints when it finishes.
+UclientStats ParseUclient(const std::string& out) {
+  UclientStats s;
+  std::smatch m;
+  std::regex totals(R"(tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*\n)");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), totals); it != std::sregex_iterator();
+       ++it) {
+    s.sent = std::stol((*it)[1]);
+    s.received = std::stol((*it)[2]);
+  }
+  if (std::regex_search(out, m, std::regex(R"(Total lost packets (\d+))"))) {
+    s.lost = std::stol(m[1]);
+  }
+  return s;
+}
+
+bool HaveCoturnClients() {
+  return access("/usr/bin/turnutils_uclient", X_OK) == 0 &&
+         access("/usr/bin/turnutils_peer", X_OK) == 0 &&
+         access("/usr/bin/turnutils_stunclient", X_OK) == 0;
+}
+
+bool HaveIpv6Loopback() {
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  auto a = SocketAddress::Parse("[::1]:0");
+  sockaddr_storage ss;
+  socklen_t len = a->ToSockaddr(&ss);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0;
+  close(fd);
+  return ok;
+}
+
+class CoturnClientsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!HaveCoturnClients())
+      GTEST_SKIP() << "coturn's clients are not installed (scripts/setup.sh)";
+  }
+
+  void StartRelay(std::vector<std::string> extra = {}, bool rest = true) {
+    std::vector<std::string> args = {"--listening-ip=127.0.0.1", "--listening-port=0",
+                                     "--relay-ip=127.0.0.1",     "--min-port=42000",
+                                     "--max-port=42999",         "--realm=" + std::string(kRealm),
+                                     "--relay-threads=2",        "--unauth-rate=0"};
+    if (rest) {
+      args.push_back("--use-auth-secret");
+      args.push_back("--static-auth-secret=" + std::string(kSecret));
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(relay_.Start(args)) << relay_.process().Output();
+  }
+
+  void StartPeer(const char* ip = "127.0.0.1") {
+    peer_port_ = FreeUdpPort(ip);
+    ASSERT_TRUE(
+        peer_.Start({"/usr/bin/turnutils_peer", "-L", ip, "-p", std::to_string(peer_port_)}));
+    usleep(200 * 1000);
+  }
+
+  RunResult Uclient(std::vector<std::string> flags, const char* peer_ip = "127.0.0.1") {
+    std::vector<std::string> argv = {"/usr/bin/turnutils_uclient"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    for (const std::string& f :
+         {std::string("-e"), std::string(peer_ip), std::string("-r"), std::to_string(peer_port_),
+          std::string("-p"), std::to_string(relay_.port())}) {
+      argv.push_back(f);
+    }
+    argv.push_back("127.0.0.1");
+    return RunCommand(argv, std::chrono::seconds(60));
+  }
+
+  // Several clients, hundreds of messages, nothing lost.
+  void ExpectLossless(const RunResult& r, long min_messages) {
+    ASSERT_FALSE(r.timed_out) << r.output.substr(r.output.size() > 3000 ? r.output.size() - 3000
+                                                                        : 0);
+    UclientStats s = ParseUclient(r.output);
+    EXPECT_GE(s.sent, min_messages)
+        << r.output.substr(r.output.size() > 3000 ? r.output.size() - 3000 : 0);
+    EXPECT_EQ(s.received, s.sent);
+    EXPECT_EQ(s.lost, 0);
+    EXPECT_TRUE(relay_.process().running()) << relay_.process().Output();
+  }
+
+  RelayProcess relay_;
+  Process peer_;
+  uint16_t peer_port_ = 0;
+};
+
+TEST_F(CoturnClientsTest, StunClientGetsItsReflexiveAddress) {
+  StartRelay();
+  RunResult r = RunCommand(
+      {"/usr/bin/turnutils_stunclient", "-p", std::to_string(relay_.port()), "127.0.0.1"},
+      std::chrono::seconds(20));
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_NE(r.output.find("UDP reflexive addr: 127.0.0.1:"), std::string::npos) << r.output;
+}
+
+TEST_F(CoturnClientsTest, DefaultModeRtpRtcpPairsWithEvenPortRelayLosslessly) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-m", "4", "-n", "200", "-l", "120", "-z", "5"}), 800);
+}
+
+TEST_F(CoturnClientsTest, NoRtcpModeRelaysLosslessly) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-c", "-m", "5", "-n", "200", "-z", "5"}), 1000);
+}
+
+TEST_F(CoturnClientsTest, SendIndicationModeRelaysLosslessly) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-s", "-c", "-m", "4", "-n", "200", "-z", "5"}), 800);
+}
+
+TEST_F(CoturnClientsTest, ClientToClientThroughTwoAllocationsIsLossless) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-y", "-c", "-m", "4", "-n", "200", "-z", "5"}), 800);
+}
+
+TEST_F(CoturnClientsTest, ExtraPermissionAndChannelRequestsAreLossless) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-G", "-m", "4", "-n", "200", "-z", "5"}), 800);
+}
+
+TEST_F(CoturnClientsTest, DontFragmentAndFingerprintAreAccepted) {
+  StartRelay({"--allow-loopback-peers", "--fingerprint"});
+  StartPeer();
+  ExpectLossless(Uclient({"-W", kSecret, "-g", "-c", "-m", "3", "-n", "200", "-z", "5"}), 600);
+}
+
+TEST_F(CoturnClientsTest, Ipv6RelayAddressRelaysLosslessly) {
+  if (!HaveIpv6Loopback()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  StartRelay({"--allow-loopback-peers", "--relay-ip=::1"});
+  StartPeer("::1");
+  ExpectLossless(Uclient({"-W", kSecret, "-x", "-c", "-m", "3", "-n", "200", "-z", "5"}, "::1"),
+                 600);
+}
+
+TEST_F(CoturnClientsTest, WrongSecretIsRefusedAndRelaysNothing) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  RunResult r = Uclient({"-W", "not-the-secret", "-c", "-m", "1", "-n", "20"});
+  UclientStats s = ParseUclient(r.output);
+  EXPECT_LE(s.received, 0) << r.output;
+  // uclient does not print the code; the relay's log says why it answered 401.
+  EXPECT_NE(r.output.find("Cannot complete Allocation"), std::string::npos) << r.output;
+  EXPECT_NE(relay_.process().Output().find("auth.refused reason=integrity"), std::string::npos)
+      << relay_.process().Output();
+}
+
+TEST_F(CoturnClientsTest, ExpiredRestCredentialIsRefusedWith401) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  std::string username = std::to_string(time(nullptr) - 60) + ":expired-user";
+  RunResult r =
+      Uclient({"-u", username, "-w", RestPassword(kSecret, username), "-c", "-m", "1", "-n", "20"});
+  UclientStats s = ParseUclient(r.output);
+  EXPECT_LE(s.received, 0) << r.output;
+  EXPECT_NE(r.output.find("Cannot complete Allocation"), std::string::npos) << r.output;
+  EXPECT_NE(relay_.process().Output().find("auth.refused reason=expired"), std::string::npos)
+      << relay_.process().Output();
+}
+
+TEST_F(CoturnClientsTest, LoopbackPeerIsRefusedWith403ByDefault) {
+  StartRelay();  // no allow-loopback-peers: 127.0.0.1 is not a peer anyone may reach
+  StartPeer();
+  RunResult r = Uclient({"-W", kSecret, "-c", "-m", "1", "-n", "20"});
+  UclientStats s = ParseUclient(r.output);
+  EXPECT_LE(s.received, 0) << r.output;
+  EXPECT_NE(r.output.find("403"), std::string::npos) << r.output;
+}
+
+TEST_F(CoturnClientsTest, StaticLongTermUserRelaysLosslessly) {
+  StartRelay({"--allow-loopback-peers", "--lt-cred-mech", "--user=operator:op-pass"},
+             /*rest=*/false);
+  StartPeer();
+  ExpectLossless(
+      Uclient({"-u", "operator", "-w", "op-pass", "-c", "-m", "2", "-n", "200", "-z", "5"}), 400);
+}
+
+}  // namespace
+}  // namespace cv::testing
