@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "tests/support/process.h"
@@ -60,6 +61,51 @@ TEST(RelayProcessTest, AllocatesWithRestCredentialAndLogsNoSecret) {
   EXPECT_EQ(log.find(password), std::string::npos) << "passwords must never be logged";
   EXPECT_NE(log.find("user=\"alice\""), std::string::npos)
       << "the REST user part is the user" << log;
+}
+
+TEST(RelayProcessTest, ExternalIpIsAdvertisedAsTheRelayedAddress) {
+  RelayProcess relay;
+  auto args = BaseArgs();
+  args.push_back("--use-auth-secret");
+  args.push_back("--static-auth-secret=s");
+  args.push_back("--external-ip=203.0.113.77/127.0.0.1");
+  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  TurnClient client(relay.address());
+  std::string user = RestUser("nat");
+  auto reply = client.Allocate(user, RestPassword("s", user));
+  ASSERT_EQ(reply.error, 0);
+  ASSERT_TRUE(reply.relayed);
+  EXPECT_EQ(reply.relayed->ip.ToString(), "203.0.113.77");
+  EXPECT_GE(reply.relayed->port, 43000);
+}
+
+TEST(RelayProcessTest, UserQuotaHoldsAcrossWorkers) {
+  RelayProcess relay;
+  auto args = BaseArgs();
+  args.push_back("--use-auth-secret");
+  args.push_back("--static-auth-secret=s");
+  args.push_back("--user-quota=2");
+  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  std::string user = RestUser("quota-user");
+  std::string password = RestPassword("s", user);
+  // Different source ports spread over both workers (SO_REUSEPORT hashing).
+  std::vector<std::unique_ptr<TurnClient>> clients;
+  int ok = 0, refused = 0;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<TurnClient>(relay.address()));
+    auto reply = clients.back()->Allocate(user, password);
+    ok += reply.error == 0;
+    refused += reply.error == 486;
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(refused, 3);
+  TurnClient other(relay.address());
+  std::string other_user = RestUser("someone-else");
+  EXPECT_EQ(other.Allocate(other_user, RestPassword("s", other_user)).error, 0);
+  // Releasing one allocation frees one slot.
+  ASSERT_EQ(clients[0]->Refresh(0).error, 0);
+  TurnClient again(relay.address());
+  EXPECT_EQ(again.Allocate(user, password).error, 0);
 }
 
 TEST(RelayProcessTest, HostileUsernameCannotForgeLogLines) {

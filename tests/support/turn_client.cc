@@ -66,6 +66,7 @@ TurnClient::Reply TurnClient::Transact(
   }
   buf.resize(b.size());
   Reply reply;
+  reply.error = kNoReply;
   auto raw = SendRaw(buf);
   if (!raw) return reply;
   MessageView v;

@@ -14,12 +14,13 @@ namespace cv::testing {
 
 class TurnClient {
  public:
+  static constexpr uint16_t kNoReply = 0xFFFF;
   explicit TurnClient(const SocketAddress& server);
   ~TurnClient();
 
   struct Reply {
     bool received = false;
-    uint16_t error = 0;  // 0 for a success response
+    uint16_t error = 0;  // 0 for a success response; kNoReply when nothing came back
     std::vector<uint8_t> bytes;
     std::optional<SocketAddress> relayed;
     std::optional<SocketAddress> mapped;
@@ -34,7 +35,7 @@ class TurnClient {
   Reply ChannelBind(uint16_t channel, const SocketAddress& peer);
   // Sends raw bytes and returns the next datagram (bounded wait).
   std::optional<std::vector<uint8_t>> SendRaw(const std::vector<uint8_t>& bytes,
-                                              int timeout_ms = 1000);
+                                              int timeout_ms = 3000);
   SocketAddress local() const;
 
  private:
