@@ -92,18 +92,22 @@ void Worker::Drain() {
 // ---------------------------------------------------------------------------------------------
 // Receive
 
-void Worker::ReadListener(Listener& listener) {
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
+int Worker::ReceiveBatch(int fd, size_t headroom, mmsghdr* msgs, iovec* iov) {
   for (size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {rx_[i].buffer, kMaxDatagram};
+    iov[i] = {rx_[i].buffer + headroom, kMaxDatagram};
     msgs[i] = {};
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_name = &rx_[i].from;
     msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
   }
-  int n = recvmmsg(listener.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+  return recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+}
+
+void Worker::ReadListener(Listener& listener) {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  int n = ReceiveBatch(listener.fd, 0, msgs, iov);
   if (n <= 0) return;
   const MonoTime now = shared_.clock->Now();
   turn::FiveTuple tuple;
@@ -124,15 +128,7 @@ void Worker::ReadRelay(RelaySocket& socket) {
   if (socket.owner == nullptr) return;
   mmsghdr msgs[kBatch];
   iovec iov[kBatch];
-  for (size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {rx_[i].buffer + turn::kPeerHeadroom, kMaxDatagram};
-    msgs[i] = {};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &rx_[i].from;
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-  }
-  int n = recvmmsg(socket.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+  int n = ReceiveBatch(socket.fd, turn::kPeerHeadroom, msgs, iov);
   if (n <= 0) return;
   const MonoTime now = shared_.clock->Now();
   for (int i = 0; i < n && socket.owner != nullptr; ++i) {

@@ -103,6 +103,8 @@ class Worker final : public turn::TurnCallbacks {
     alignas(8) uint8_t data[kMaxDatagram + 64];
   };
 
+  // One recvmmsg into rx_, leaving `headroom` bytes before each datagram.
+  int ReceiveBatch(int fd, size_t headroom, mmsghdr* msgs, iovec* iov);
   void ReadListener(Listener& listener);
   void ReadRelay(RelaySocket& socket);
   void FlushSends();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "relay/common/log.h"
 #include "relay/stun/channel_data.h"
@@ -54,6 +55,24 @@ bool IsTurnMethod(Method m) {
     default:
       return false;
   }
+}
+
+const char* ReasonPhrase(uint16_t code) {
+  static constexpr std::pair<uint16_t, const char*> kPhrases[] = {
+      {error::kBadRequest, "Bad Request"},
+      {error::kForbidden, "Forbidden"},
+      {error::kAllocationMismatch, "Allocation Mismatch"},
+      {error::kAddressFamilyNotSupported, "Address Family not Supported"},
+      {error::kWrongCredentials, "Wrong Credentials"},
+      {error::kUnsupportedTransportProtocol, "Unsupported Transport Protocol"},
+      {error::kPeerAddressFamilyMismatch, "Peer Address Family Mismatch"},
+      {error::kAllocationQuotaReached, "Allocation Quota Reached"},
+      {error::kInsufficientCapacity, "Insufficient Capacity"},
+  };
+  for (const auto& [c, phrase] : kPhrases) {
+    if (c == code) return phrase;
+  }
+  return "";
 }
 
 void PutU16(uint8_t* p, uint16_t v) {
@@ -738,37 +757,7 @@ void TurnServer::SendError(const FiveTuple& tuple, const MessageView& req, uint1
   counters_.Add(Counter::kErrorResponses);
   MessageBuilder b = StartResponse(req, false);
   // Reason phrases only for authenticated clients: strangers get the smallest possible reply.
-  const char* reason = "";
-  if (auth != nullptr) {
-    switch (code) {
-      case error::kBadRequest:
-        reason = "Bad Request";
-        break;
-      case error::kForbidden:
-        reason = "Forbidden";
-        break;
-      case error::kAllocationMismatch:
-        reason = "Allocation Mismatch";
-        break;
-      case error::kAddressFamilyNotSupported:
-        reason = "Address Family not Supported";
-        break;
-      case error::kUnsupportedTransportProtocol:
-        reason = "Unsupported Transport Protocol";
-        break;
-      case error::kPeerAddressFamilyMismatch:
-        reason = "Peer Address Family Mismatch";
-        break;
-      case error::kAllocationQuotaReached:
-        reason = "Allocation Quota Reached";
-        break;
-      case error::kInsufficientCapacity:
-        reason = "Insufficient Capacity";
-        break;
-      default:
-        break;
-    }
-  }
+  const char* reason = auth != nullptr ? ReasonPhrase(code) : "";
   b.AddErrorCode(code, reason);
   FinishAndSend(tuple, req, b, auth, now);
 }
