@@ -73,7 +73,7 @@ done
 cat <<EOF
 CallVault Relay
   realm:        $realm
-  port:         $port (udp+tcp)
+  port:         $port (udp)
   secret file:  $secret_file
   demo credential, valid 24 h:
     username:   $username
@@ -92,9 +92,17 @@ EOF
 start_companions() { :; }
 
 start_relay() {
-  echo "Starting $relay (Ctrl-C to stop)"
-  exec "$relay" --realm="$realm" --use-auth-secret --static-auth-secret="$secret" \
-    --listening-port="$port" "$@"
+  # The secret goes through a private config file, not argv, so `ps` does not show it.
+  local conf="$state_dir/cvrelay.conf"
+  (umask 077 && cat >"$conf.tmp" <<CONF && mv "$conf.tmp" "$conf")
+# Written by scripts/run.sh; regenerated at every start.
+realm=$realm
+listening-port=$port
+use-auth-secret
+static-auth-secret=$secret
+CONF
+  echo "Starting $relay -c $conf (Ctrl-C to stop)"
+  exec "$relay" -c "$conf" "$@"
 }
 
 start_companions

@@ -1096,13 +1096,15 @@ void ApplyImpliedSettings(Config* config, std::vector<std::string>* warnings) {
     warn(
         "no credentials are configured (use-auth-secret with static-auth-secret, or "
         "lt-cred-mech with user), so every allocation will be refused; coturn would run an "
-        "open relay here, which cvrelay only does with no-auth");
+        "open relay here, which cvrelay never does");
   }
-  if (c.cert.empty() && (!c.no_tls || !c.no_dtls)) {
-    warn("no cert is set; the TLS and DTLS listeners are off");
-    c.no_tls = true;
-    c.no_dtls = true;
+  if (!c.cert.empty() && (!c.no_tls || !c.no_dtls)) {
+    warn(
+        "cert is set, but this version of cvrelay serves TURN over UDP only; no TLS or DTLS "
+        "listener is started");
   }
+  c.no_tls = true;
+  c.no_dtls = true;
   if (c.allow_loopback_peers) {
     warn("allow-loopback-peers lets clients reach services on this host; use it only for testing");
   }

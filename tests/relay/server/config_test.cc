@@ -515,7 +515,7 @@ TEST_F(ConfigTest, UsersAloneTurnLtCredMechOn) {
   config_.users.push_back({"alice", "pw", false});
   ApplyImpliedSettings(&config_, &warnings_);
   EXPECT_TRUE(config_.lt_cred_mech);
-  ASSERT_EQ(warnings_.size(), 2u);  // and: no cert
+  ASSERT_EQ(warnings_.size(), 1u);
   EXPECT_EQ(warnings_[0],
             "user accounts are set without lt-cred-mech; turning lt-cred-mech on, as coturn does");
 }
@@ -533,20 +533,19 @@ TEST_F(ConfigTest, AuthSecretDropsUserAccounts) {
 
 TEST_F(ConfigTest, NoCredentialsOnlyWarnThatAllocationsWillBeRefused) {
   ApplyImpliedSettings(&config_, &warnings_);
-  ASSERT_EQ(warnings_.size(), 2u);  // and: no cert
+  ASSERT_EQ(warnings_.size(), 1u);
   EXPECT_EQ(warnings_[0],
             "no credentials are configured (use-auth-secret with static-auth-secret, or "
             "lt-cred-mech with user), so every allocation will be refused; coturn would run an "
-            "open relay here, which cvrelay only does with no-auth");
+            "open relay here, which cvrelay never does");
   EXPECT_EQ(ValidateError(config_), "(no error)");
 }
 
-TEST_F(ConfigTest, NoCertTurnsTlsOff) {
+TEST_F(ConfigTest, TlsListenersStayOffAndACertSaysSo) {
   config_.no_auth = true;
   ApplyImpliedSettings(&config_, &warnings_);
   EXPECT_TRUE(config_.no_tls && config_.no_dtls);
-  EXPECT_EQ(warnings_,
-            std::vector<std::string>{"no cert is set; the TLS and DTLS listeners are off"});
+  EXPECT_TRUE(warnings_.empty()) << "no cert, no TLS wanted: nothing to warn about";
 
   Config with_cert;
   with_cert.no_auth = true;
@@ -554,8 +553,10 @@ TEST_F(ConfigTest, NoCertTurnsTlsOff) {
   with_cert.pkey = "k.pem";
   warnings_.clear();
   ApplyImpliedSettings(&with_cert, &warnings_);
-  EXPECT_FALSE(with_cert.no_tls || with_cert.no_dtls);
-  EXPECT_TRUE(warnings_.empty());
+  EXPECT_TRUE(with_cert.no_tls && with_cert.no_dtls);
+  EXPECT_EQ(warnings_, std::vector<std::string>{
+                           "cert is set, but this version of cvrelay serves TURN over UDP only; "
+                           "no TLS or DTLS listener is started"});
 }
 
 TEST_F(ConfigTest, ValidateAcceptsAValidConfig) {
@@ -891,7 +892,7 @@ TEST_F(ConfigTest, RealWorldCoturnConfigLoadsUnchangedWithOnlyWarnings) {
   EXPECT_EQ(c.cipher_list,
             "ECDHE-RSA-AES256-GCM-SHA512:DHE-RSA-AES256-GCM-SHA512:ECDHE-RSA-AES256-GCM-SHA384");
   EXPECT_TRUE(c.no_tlsv1 && c.no_tlsv1_1 && !c.no_tlsv1_2);
-  EXPECT_FALSE(c.no_tls || c.no_dtls);
+  EXPECT_TRUE(c.no_tls && c.no_dtls) << "TLS is not served by this version";
   EXPECT_TRUE(c.no_tcp_relay && c.no_multicast_peers && c.no_software_attribute);
   EXPECT_EQ(c.denied_peer_ips.size(), 13u);
   EXPECT_TRUE(c.denied_peer_ips[1].Contains(Ip("10.0.0.1")));
@@ -899,12 +900,14 @@ TEST_F(ConfigTest, RealWorldCoturnConfigLoadsUnchangedWithOnlyWarnings) {
   EXPECT_EQ(c.log_file, "/var/log/turnserver/turnserver.log");
   EXPECT_EQ(c.pidfile, "/var/run/turnserver.pid");
   // bps-capacity=0, dh2066, no-loopback-peers, no-cli, syslog, simple-log, new-log-timestamp,
-  // no-rfc5780, no-stun-backward-compatibility, response-origin-only-with-rfc5780.
-  EXPECT_EQ(r.warnings.size(), 10u);
-  for (const std::string& w : r.warnings) {
-    EXPECT_EQ(w.rfind(path + ":", 0), 0u) << w;
-    EXPECT_NE(w.find(": ignored: "), std::string::npos) << w;
+  // no-rfc5780, no-stun-backward-compatibility, response-origin-only-with-rfc5780; and last,
+  // that the cert is not served yet.
+  ASSERT_EQ(r.warnings.size(), 11u);
+  for (size_t i = 0; i + 1 < r.warnings.size(); ++i) {
+    EXPECT_EQ(r.warnings[i].rfind(path + ":", 0), 0u) << r.warnings[i];
+    EXPECT_NE(r.warnings[i].find(": ignored: "), std::string::npos) << r.warnings[i];
   }
+  EXPECT_EQ(r.warnings.back().rfind("cert is set, but", 0), 0u) << r.warnings.back();
 }
 
 // ---------------------------------------------------------------------------------------------
