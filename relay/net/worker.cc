@@ -166,6 +166,9 @@ void Worker::SendToPeer(const turn::Relay& relay, const SocketAddress& peer,
 }
 
 void Worker::FlushSends() {
+  // Publish the count before any reply leaves: once a client has seen its Allocate succeed, a
+  // drain started by the main thread must see that allocation. One store per batch.
+  allocation_count_.store(turn_->allocation_count(), std::memory_order_release);
   mmsghdr msgs[kBatch * 2];
   iovec iov[kBatch * 2];
   size_t start = 0;
@@ -213,7 +216,7 @@ void Worker::AfterBatch() {
   turn_->CollectGarbage();
   for (turn::RelayHandle h : closing_relays_) free_relays_.push_back(h);
   closing_relays_.clear();
-  allocation_count_.store(turn_->allocation_count(), std::memory_order_relaxed);
+  allocation_count_.store(turn_->allocation_count(), std::memory_order_release);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class Worker final : public turn::TurnCallbacks {
   void Stop() { loop_.Stop(); }
   void SetAuthenticator(std::shared_ptr<const auth::Authenticator> auth);
   void Drain();
-  size_t allocation_count() const { return allocation_count_.load(std::memory_order_relaxed); }
+  size_t allocation_count() const { return allocation_count_.load(std::memory_order_acquire); }
   const turn::TurnCounters& counters() const { return turn_->counters(); }
 
   // turn::TurnCallbacks (worker thread).
