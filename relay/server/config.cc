@@ -673,7 +673,7 @@ const std::vector<KeyDef>& Keys() {
     k.push_back(Refused("mongo-userdb", 'J', Arg::kRequired, kNoDatabase));
     k.push_back(Refused("redis-userdb", 'N', Arg::kRequired, kNoDatabase));
     k.push_back(Refused("oauth", 0, Arg::kNone,
-                        "third-party authorization (RFC 7635) is not implemented", "false"));
+                        "third-party authorization (RFC 7635) is not offered by cvrelay", "false"));
     k.push_back(Refused("secure-stun", 0, Arg::kNone,
                         "Binding requests are always answered without credentials", "false"));
     k.push_back(Refused("stun-only", 'S', Arg::kNone,
@@ -681,28 +681,28 @@ const std::vector<KeyDef>& Keys() {
     k.push_back(
         Refused("no-stun", 0, Arg::kNone, "cvrelay always answers STUN Binding requests", "false"));
     k.push_back(Refused("server-relay", 0, Arg::kNone,
-                        "relaying without permission checks is not implemented", "false"));
+                        "relaying without permission checks is not offered by cvrelay", "false"));
     k.push_back(Refused("check-origin-consistency", 0, Arg::kNone,
-                        "ORIGIN consistency checks are not implemented", "false"));
+                        "ORIGIN consistency checks are not offered by cvrelay", "false"));
     k.push_back(Refused("max-bps", 's', Arg::kRequired,
-                        "per-session bandwidth limits are not implemented", "0"));
+                        "per-session bandwidth limits are not offered by cvrelay", "0"));
     k.push_back(Refused("bps-capacity", 'B', Arg::kRequired,
-                        "a server-wide bandwidth limit is not implemented", "0"));
+                        "a server-wide bandwidth limit is not offered by cvrelay", "0"));
     k.push_back(Refused("max-allocate-timeout", 0, Arg::kRequired,
                         "the allocation establishment timeout is not configurable", "60"));
     k.push_back(Refused("listening-device", 'd', Arg::kRequired,
-                        "binding to a network device is not implemented; use listening-ip"));
+                        "binding to a network device is not offered by cvrelay; use listening-ip"));
     k.push_back(Refused("relay-device", 'i', Arg::kRequired,
-                        "binding to a network device is not implemented; use relay-ip"));
+                        "binding to a network device is not offered by cvrelay; use relay-ip"));
     k.push_back(Refused("aux-server", 0, Arg::kRequired,
-                        "auxiliary listeners are not implemented; use listening-ip and "
+                        "auxiliary listeners are not offered by cvrelay; use listening-ip and "
                         "alt-listening-port"));
     k.push_back(Refused("alternate-server", 0, Arg::kRequired,
-                        "ALTERNATE-SERVER redirection is not implemented"));
+                        "ALTERNATE-SERVER redirection is not offered by cvrelay"));
     k.push_back(Refused("tls-alternate-server", 0, Arg::kRequired,
-                        "ALTERNATE-SERVER redirection is not implemented"));
+                        "ALTERNATE-SERVER redirection is not offered by cvrelay"));
     k.push_back(Refused("tcp-proxy-port", 0, Arg::kRequired,
-                        "PROXY protocol listeners are not implemented"));
+                        "PROXY protocol listeners are not offered by cvrelay"));
     k.push_back(Refused("proc-user", 0, Arg::kRequired,
                         "cvrelay does not switch users; start it unprivileged (systemd User=)"));
     k.push_back(Refused("proc-group", 0, Arg::kRequired,
@@ -716,8 +716,8 @@ const std::vector<KeyDef>& Keys() {
                         "with tight permissions"));
     k.push_back(Refused("raw-public-keys", 0, Arg::kNone,
                         "TLS raw public keys (RFC 7250) are not supported", "false"));
-    k.push_back(
-        Refused("acme-redirect", 0, Arg::kRequired, "ACME HTTP redirection is not implemented"));
+    k.push_back(Refused("acme-redirect", 0, Arg::kRequired,
+                        "ACME HTTP redirection is not offered by cvrelay"));
     k.push_back(Refused("keep-address-family", 'K', Arg::kNone, kAddressFamily, "false"));
     k.push_back(
         Refused("allocation-default-address-family", 'A', Arg::kRequired, kAddressFamily, "ipv4"));

@@ -162,10 +162,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
       std::memset(frame + total, 0, padded - total);
       total = padded;
     }
-    a->traffic.packets_to_client++;
-    a->traffic.bytes_to_client += len;
-    counters_.Add(Counter::kPeerToClientPackets);
-    counters_.Add(Counter::kPeerToClientBytes, len);
+    CountToClient(*a, len);
     callbacks_.SendToClient(a->tuple, {frame, total});
     return;
   }
@@ -201,10 +198,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
     PutU16(fp + 4, static_cast<uint16_t>(crc >> 16));
     PutU16(fp + 6, static_cast<uint16_t>(crc));
   }
-  a->traffic.packets_to_client++;
-  a->traffic.bytes_to_client += len;
-  counters_.Add(Counter::kPeerToClientPackets);
-  counters_.Add(Counter::kPeerToClientBytes, len);
+  CountToClient(*a, len);
   callbacks_.SendToClient(a->tuple, {msg, total});
 }
 
@@ -587,10 +581,7 @@ void TurnServer::HandleSend(const FiveTuple& tuple, const MessageView& msg, Mono
     counters_.Add(Counter::kDropPeerPolicy);
     return;
   }
-  a.traffic.packets_to_peer++;
-  a.traffic.bytes_to_peer += data->size();
-  counters_.Add(Counter::kClientToPeerPackets);
-  counters_.Add(Counter::kClientToPeerBytes, data->size());
+  CountToPeer(a, data->size());
   callbacks_.SendToPeer(*relay, *peer, *data);
 }
 
@@ -621,10 +612,7 @@ void TurnServer::HandleChannelData(const FiveTuple& tuple, std::span<const uint8
     counters_.Add(Counter::kDropPeerPolicy);
     return;
   }
-  a.traffic.packets_to_peer++;
-  a.traffic.bytes_to_peer += frame->data.size();
-  counters_.Add(Counter::kClientToPeerPackets);
-  counters_.Add(Counter::kClientToPeerBytes, frame->data.size());
+  CountToPeer(a, frame->data.size());
   callbacks_.SendToPeer(*relay, ch->peer, frame->data);
 }
 
@@ -805,6 +793,20 @@ void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   counters_.Add(reason);
   graveyard_.push_back(std::move(it->second));
   allocations_.erase(it);
+}
+
+void TurnServer::CountToPeer(Allocation& a, size_t bytes) {
+  a.traffic.packets_to_peer++;
+  a.traffic.bytes_to_peer += bytes;
+  counters_.Add(Counter::kClientToPeerPackets);
+  counters_.Add(Counter::kClientToPeerBytes, bytes);
+}
+
+void TurnServer::CountToClient(Allocation& a, size_t bytes) {
+  a.traffic.packets_to_client++;
+  a.traffic.bytes_to_client += bytes;
+  counters_.Add(Counter::kPeerToClientPackets);
+  counters_.Add(Counter::kPeerToClientBytes, bytes);
 }
 
 bool TurnServer::PeerAllowed(const IpAddress& peer) {

@@ -150,6 +150,9 @@ class TurnServer {
   void Schedule(Allocation& a, MonoTime now);
   void DeleteAllocation(Allocation& a, Counter reason);
   bool PeerAllowed(const IpAddress& peer);
+  // Per-allocation (for metering) and per-worker traffic counts.
+  void CountToPeer(Allocation& a, size_t bytes);
+  void CountToClient(Allocation& a, size_t bytes);
   uint32_t ClampLifetime(std::optional<uint32_t> requested) const;
 
   TurnConfig config_;

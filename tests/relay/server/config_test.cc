@@ -472,7 +472,7 @@ TEST_F(ConfigTest, RefusedKeysAreErrorsWithTheReason) {
             "answered without credentials");
   EXPECT_EQ(ParseError("max-bps=4000000 # fine for small resolutions"),
             "t.conf:1: key 'max-bps': not supported by cvrelay: per-session bandwidth limits are "
-            "not implemented");
+            "not offered by cvrelay");
   for (const KeyInfo& key : ListKeys()) {
     if (key.kind != KeyKind::kRefused) continue;
     std::string line = std::string(key.name) + (key.takes_value ? "=7" : "");
