@@ -50,6 +50,14 @@ bool IpAddress::IsUnspecified() const {
   return true;
 }
 
+bool IpAddress::IsLoopback() const {
+  if (is_v4()) return bytes_[0] == 127;
+  for (size_t i = 0; i < 15; ++i) {
+    if (bytes_[i] != 0) return false;
+  }
+  return bytes_[15] == 1;
+}
+
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), buf, sizeof(buf));

@@ -37,6 +37,7 @@ class IpAddress {
   const uint8_t* data() const { return bytes_.data(); }
   size_t size() const { return is_v4() ? 4 : 16; }
   bool IsUnspecified() const;
+  bool IsLoopback() const;  // 127.0.0.0/8 or ::1
 
   std::string ToString() const;
 

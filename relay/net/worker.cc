@@ -161,7 +161,7 @@ void Worker::SendToPeer(const turn::Relay& relay, const SocketAddress& peer,
   socklen_t to_len = peer.ToSockaddr(&to);
   if (sendto(relays_[relay.handle]->fd, data.data(), data.size(), MSG_DONTWAIT,
              reinterpret_cast<sockaddr*>(&to), to_len) < 0) {
-    ++send_errors_;
+    turn_->counters().Add(turn::Counter::kDropSendFailed);
   }
 }
 
@@ -193,7 +193,7 @@ void Worker::FlushSends() {
       if (r < 0) {
         if (errno == EINTR) continue;
         // A datagram the kernel refuses (full buffer, unreachable) is dropped, not retried.
-        ++send_errors_;
+        turn_->counters().Add(turn::Counter::kDropSendFailed);
         ++sent;
         continue;
       }
@@ -216,7 +216,6 @@ void Worker::AfterBatch() {
   turn_->CollectGarbage();
   for (turn::RelayHandle h : closing_relays_) free_relays_.push_back(h);
   closing_relays_.clear();
-  allocation_count_.store(turn_->allocation_count(), std::memory_order_release);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -129,7 +129,6 @@ class Worker final : public turn::TurnCallbacks {
   uint64_t rng_state_;
   size_t relay_cursor_ = 0;
   std::atomic<size_t> allocation_count_{0};
-  uint64_t send_errors_ = 0;
 };
 
 }  // namespace cv::net

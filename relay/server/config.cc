@@ -1206,6 +1206,17 @@ std::optional<ConfigError> Validate(const Config& c) {
   return std::nullopt;
 }
 
+std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* config,
+                                          std::vector<std::string>* warnings) {
+  std::string text;
+  if (std::optional<std::string> e = ReadFile(path, &text)) {
+    return ConfigError{Escape(path, 256), 0, "", *e};
+  }
+  if (auto e = ParseConfigText(text, path, config, warnings)) return e;
+  config->config_file = path;
+  return std::nullopt;
+}
+
 LoadResult LoadConfig(int argc, const char* const* argv) {
   LoadResult result;
   CommandLine cl = ReadCommandLine(argc, argv);
@@ -1229,14 +1240,8 @@ LoadResult LoadConfig(int argc, const char* const* argv) {
   }
   Config& config = result.config;
   if (cl.config_file) {
-    std::string text;
-    if (std::optional<std::string> e = ReadFile(*cl.config_file, &text)) {
-      result.error = ConfigError{Escape(*cl.config_file, 256), 0, "", *e};
-      return result;
-    }
-    result.error = ParseConfigText(text, *cl.config_file, &config, &result.warnings);
+    result.error = LoadConfigFile(*cl.config_file, &config, &result.warnings);
     if (result.error) return result;
-    config.config_file = *cl.config_file;
   }
   Site site;
   site.file = std::string(kCommandLine);

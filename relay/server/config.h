@@ -123,6 +123,10 @@ std::optional<ConfigError> ParseConfigText(std::string_view text, std::string_vi
 // - with use-auth-secret, user accounts are never consulted, so they are dropped;
 // - without cert, the TLS and DTLS listeners are turned off;
 // - with no credentials and no no-auth, every allocation will be refused: a warning only.
+// Reads and parses one config file into `config` (LoadConfig's file step; SIGHUP reload).
+std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* config,
+                                          std::vector<std::string>* warnings);
+
 void ApplyImpliedSettings(Config* config, std::vector<std::string>* warnings);
 
 // Cross-key checks; the error's message is one sentence naming the key(s).

@@ -15,10 +15,6 @@
 namespace cv::server {
 namespace {
 
-bool IsLoopback(const IpAddress& ip) {
-  return ip.is_v4() ? (ip.v4() >> 24) == 127 : ip == *IpAddress::Parse("::1");
-}
-
 // The address to advertise for a relay bound on `bind`: its external-ip mapping, if any.
 IpAddress Advertised(const Config& config, const IpAddress& bind) {
   for (const ExternalIp& e : config.external_ips) {
@@ -37,7 +33,7 @@ std::vector<IpAddress> RelayBindAddresses(const Config& config) {
   // Prefer routable addresses; fall back to loopback on a host that has nothing else.
   std::vector<IpAddress> out;
   for (const IpAddress& ip : candidates) {
-    if (!IsLoopback(ip) && !ip.IsUnspecified()) out.push_back(ip);
+    if (!ip.IsLoopback() && !ip.IsUnspecified()) out.push_back(ip);
   }
   if (out.empty()) {
     for (const IpAddress& ip : candidates) {
@@ -166,7 +162,7 @@ bool RelayServer::Start(std::string* error) {
   for (const IpAddress& ip : self) {
     // With allow-loopback-peers (tests, single-host setups) the relay's own loopback address is a
     // legitimate peer; every other own address stays denied.
-    if (config_.allow_loopback_peers && IsLoopback(ip)) continue;
+    if (config_.allow_loopback_peers && ip.IsLoopback()) continue;
     if (!ip.IsUnspecified()) policy.relay_addresses.push_back(ip);
   }
   shared_.policy = std::make_shared<const turn::PeerPolicy>(policy);
@@ -218,15 +214,9 @@ bool RelayServer::Reload(std::string* error) {
   Config next = config_;
   if (!config_.config_file.empty()) {
     // Only credentials change on reload; listeners and ports need a restart.
-    std::ifstream in(config_.config_file);
-    if (!in) {
-      *error = "cannot read " + config_.config_file + ": " + strerror(errno);
-      return false;
-    }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     Config fresh;
     std::vector<std::string> warnings;
-    if (auto e = ParseConfigText(text, config_.config_file, &fresh, &warnings)) {
+    if (auto e = LoadConfigFile(config_.config_file, &fresh, &warnings)) {
       *error = e->ToString();
       return false;
     }

@@ -47,13 +47,6 @@ struct TrafficCounters {
   uint64_t bytes_to_client = 0;
 };
 
-struct Allocation;
-
-// The allocation's single timer: the wheel hands it back, and `allocation` finds the owner.
-struct AllocationTimer : TimerNode {
-  Allocation* allocation = nullptr;
-};
-
 struct Allocation {
   uint64_t id = 0;
   FiveTuple tuple;
@@ -67,8 +60,9 @@ struct Allocation {
   std::vector<ChannelBinding> channels;
   TrafficCounters traffic;
   bool dont_fragment = false;
-  bool deleted = false;   // set when removed; its memory lives until the end of the loop iteration
-  AllocationTimer timer;  // at the earliest expiry of the allocation, a permission or a channel
+  bool deleted = false;  // set when removed; its memory lives until the end of the loop iteration
+  TimerNode
+      timer;  // owner = this; at the earliest expiry of the allocation, a permission or a channel
 
   const Relay* RelayFor(const IpAddress& peer) const {
     const Relay& r = relays[peer.is_v4() ? 0 : 1];

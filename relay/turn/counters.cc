@@ -94,6 +94,8 @@ const char* CounterName(Counter c) {
       return "drop_rate_limited";
     case Counter::kDropUnexpectedClass:
       return "drop_unexpected_class";
+    case Counter::kDropSendFailed:
+      return "drop_send_failed";
     case Counter::kCount:
       break;
   }

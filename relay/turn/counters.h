@@ -49,6 +49,7 @@ enum class Counter : uint16_t {
   kDropPeerPolicy,
   kDropRateLimited,
   kDropUnexpectedClass,
+  kDropSendFailed,  // the kernel refused a datagram (full buffer, unreachable)
   kCount,
 };
 const char* CounterName(Counter c);

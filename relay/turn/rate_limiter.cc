@@ -3,21 +3,12 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 
 namespace cv::turn {
-namespace {
-
-size_t RoundUpPowerOfTwo(size_t n) {
-  size_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-}  // namespace
-
 SourceRateLimiter::SourceRateLimiter(const SourceRateLimitConfig& config)
     : ipv6_prefix_bits_(std::clamp(config.ipv6_prefix_bits, 1, 128)), seed_(config.seed) {
   if (config.rate_per_second > 0 && std::isfinite(config.rate_per_second)) {
@@ -34,7 +25,7 @@ SourceRateLimiter::SourceRateLimiter(const SourceRateLimitConfig& config)
   if (seed_ == 0 && RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_)) != 1) {
     seed_ = reinterpret_cast<uintptr_t>(this) ^ 0x9E3779B97F4A7C15ull;
   }
-  slot_count_ = RoundUpPowerOfTwo(std::clamp<size_t>(config.slots, kWays, size_t{1} << 24));
+  slot_count_ = std::bit_ceil(std::clamp<size_t>(config.slots, kWays, size_t{1} << 24));
   set_mask_ = slot_count_ / kWays - 1;
   slots_ = std::make_unique<Slot[]>(slot_count_);
 }

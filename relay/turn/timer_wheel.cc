@@ -1,20 +1,12 @@
 #include "relay/turn/timer_wheel.h"
 
+#include <bit>
+
 namespace cv::turn {
-namespace {
-
-size_t RoundUpPowerOfTwo(size_t n) {
-  size_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-}  // namespace
-
 TimerWheel::TimerWheel(MonoTime start, Duration tick, size_t slot_count)
     : epoch_(start),
       tick_(tick > Duration::zero() ? tick : Duration(1)),
-      mask_(RoundUpPowerOfTwo(std::clamp<size_t>(slot_count, 1, size_t{1} << 24)) - 1),
+      mask_(std::bit_ceil(std::clamp<size_t>(slot_count, 1, size_t{1} << 24)) - 1),
       slots_(std::make_unique<TimerNode[]>(mask_ + 1)) {
   for (size_t i = 0; i <= mask_; ++i) slots_[i].prev = slots_[i].next = &slots_[i];
 }

@@ -204,7 +204,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
 
 void TurnServer::OnTimer(MonoTime now) {
   timers_.Advance(now, [this, now](TimerNode* node) {
-    Allocation& a = *static_cast<AllocationTimer*>(node)->allocation;
+    Allocation& a = *static_cast<Allocation*>(node->owner);
     if (a.expires <= now) {
       CV_INFO("allocation.expired", "alloc=%llx user=%s", static_cast<unsigned long long>(a.id),
               log::Quote(a.user).c_str());
@@ -320,13 +320,13 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   RelayRequest request;
   request.dont_fragment = msg.Find(attr::kDontFragment) != nullptr;
   auto token = msg.FindValue(attr::kReservationToken);
-  auto even = msg.Find(attr::kEvenPort) ? msg.GetEvenPort() : std::nullopt;
-  bool has_requested_family = msg.Find(attr::kRequestedAddressFamily) != nullptr;
-  bool has_additional_family = msg.Find(attr::kAdditionalAddressFamily) != nullptr;
+  const bool has_even = msg.Find(attr::kEvenPort) != nullptr;
+  const bool has_requested_family = msg.Find(attr::kRequestedAddressFamily) != nullptr;
+  const bool has_additional_family = msg.Find(attr::kAdditionalAddressFamily) != nullptr;
+  auto even = msg.GetEvenPort();
   auto requested_family = msg.GetFamily(attr::kRequestedAddressFamily);
   auto additional_family = msg.GetFamily(attr::kAdditionalAddressFamily);
-  if ((msg.Find(attr::kEvenPort) && !even) || (token && token->size() != 8) ||
-      (token && msg.Find(attr::kEvenPort)) ||
+  if ((has_even && !even) || (token && token->size() != 8) || (token && has_even) ||
       (token && (has_requested_family || has_additional_family)) ||
       (has_requested_family && has_additional_family) ||
       (has_requested_family && !requested_family) ||
@@ -378,7 +378,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   a.key = auth.key;
   a.created = now;
   a.dont_fragment = request.dont_fragment;
-  a.timer.allocation = &a;
+  a.timer.owner = &a;
 
   RelayOpenResult opened = callbacks_.OpenRelays(request, &a);
   if (opened.error != 0) {
@@ -459,13 +459,8 @@ void TurnServer::HandleCreatePermission(const FiveTuple& tuple, const MessageVie
       SendError(tuple, msg, error::kBadRequest, &auth, now);
       return;
     }
-    // The policy speaks first, so a refused peer learns nothing about the allocation.
-    if (!PeerAllowed(peer->ip)) {
-      SendError(tuple, msg, error::kForbidden, &auth, now);
-      return;
-    }
-    if (a.RelayFor(peer->ip) == nullptr) {
-      SendError(tuple, msg, error::kPeerAddressFamilyMismatch, &auth, now);
+    if (uint16_t code = PeerError(a, peer->ip); code != 0) {
+      SendError(tuple, msg, code, &auth, now);
       return;
     }
     peers[count++] = peer->ip;
@@ -509,12 +504,8 @@ void TurnServer::HandleChannelBind(const FiveTuple& tuple, const MessageView& ms
     SendError(tuple, msg, error::kBadRequest, &auth, now);
     return;
   }
-  if (!PeerAllowed(peer->ip)) {
-    SendError(tuple, msg, error::kForbidden, &auth, now);
-    return;
-  }
-  if (a.RelayFor(peer->ip) == nullptr) {
-    SendError(tuple, msg, error::kPeerAddressFamilyMismatch, &auth, now);
+  if (uint16_t code = PeerError(a, peer->ip); code != 0) {
+    SendError(tuple, msg, code, &auth, now);
     return;
   }
   // A channel is bound to one peer and a peer to one channel; rebinding the same pair refreshes.
@@ -793,6 +784,13 @@ void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   counters_.Add(reason);
   graveyard_.push_back(std::move(it->second));
   allocations_.erase(it);
+}
+
+uint16_t TurnServer::PeerError(const Allocation& a, const IpAddress& peer) {
+  // The policy speaks first, so a refused peer learns nothing about the allocation.
+  if (!PeerAllowed(peer)) return error::kForbidden;
+  if (a.RelayFor(peer) == nullptr) return error::kPeerAddressFamilyMismatch;
+  return 0;
 }
 
 void TurnServer::CountToPeer(Allocation& a, size_t bytes) {

@@ -110,6 +110,8 @@ class TurnServer {
 
   size_t allocation_count() const { return allocations_.size(); }
   const TurnCounters& counters() const { return counters_; }
+  // For the net layer, which counts its own drops in the same set (same thread).
+  TurnCounters& counters() { return counters_; }
   const Allocation* FindAllocation(const FiveTuple& tuple) const;
 
  private:
@@ -150,6 +152,8 @@ class TurnServer {
   void Schedule(Allocation& a, MonoTime now);
   void DeleteAllocation(Allocation& a, Counter reason);
   bool PeerAllowed(const IpAddress& peer);
+  // 0 when `a` may reach `peer`; else 403 (policy) or 443 (no relay of that family).
+  uint16_t PeerError(const Allocation& a, const IpAddress& peer);
   // Per-allocation (for metering) and per-worker traffic counts.
   void CountToPeer(Allocation& a, size_t bytes);
   void CountToClient(Allocation& a, size_t bytes);

@@ -27,6 +27,16 @@ std::vector<std::string> BaseArgs() {
           "--realm=it.test"};
 }
 
+// BaseArgs() plus REST credentials with `secret` and any `extra` flags.
+std::vector<std::string> RestArgs(const std::string& secret,
+                                  std::initializer_list<std::string> extra = {}) {
+  std::vector<std::string> args = BaseArgs();
+  args.push_back("--use-auth-secret");
+  args.push_back("--static-auth-secret=" + secret);
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 TEST(RelayProcessTest, AnswersBindingOnTheLoggedPort) {
   RelayProcess relay;
   ASSERT_TRUE(relay.Start(BaseArgs())) << relay.process().Output();
@@ -42,10 +52,7 @@ TEST(RelayProcessTest, AnswersBindingOnTheLoggedPort) {
 TEST(RelayProcessTest, AllocatesWithRestCredentialAndLogsNoSecret) {
   const std::string secret = "very-secret-value-91";
   RelayProcess relay;
-  auto args = BaseArgs();
-  args.push_back("--use-auth-secret");
-  args.push_back("--static-auth-secret=" + secret);
-  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  ASSERT_TRUE(relay.Start(RestArgs(secret))) << relay.process().Output();
   TurnClient client(relay.address());
   std::string user = RestUser("alice");
   std::string password = RestPassword(secret, user);
@@ -65,11 +72,8 @@ TEST(RelayProcessTest, AllocatesWithRestCredentialAndLogsNoSecret) {
 
 TEST(RelayProcessTest, ExternalIpIsAdvertisedAsTheRelayedAddress) {
   RelayProcess relay;
-  auto args = BaseArgs();
-  args.push_back("--use-auth-secret");
-  args.push_back("--static-auth-secret=s");
-  args.push_back("--external-ip=203.0.113.77/127.0.0.1");
-  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  ASSERT_TRUE(relay.Start(RestArgs("s", {"--external-ip=203.0.113.77/127.0.0.1"})))
+      << relay.process().Output();
   TurnClient client(relay.address());
   std::string user = RestUser("nat");
   auto reply = client.Allocate(user, RestPassword("s", user));
@@ -81,11 +85,7 @@ TEST(RelayProcessTest, ExternalIpIsAdvertisedAsTheRelayedAddress) {
 
 TEST(RelayProcessTest, UserQuotaHoldsAcrossWorkers) {
   RelayProcess relay;
-  auto args = BaseArgs();
-  args.push_back("--use-auth-secret");
-  args.push_back("--static-auth-secret=s");
-  args.push_back("--user-quota=2");
-  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  ASSERT_TRUE(relay.Start(RestArgs("s", {"--user-quota=2"}))) << relay.process().Output();
   std::string user = RestUser("quota-user");
   std::string password = RestPassword("s", user);
   // Different source ports spread over both workers (SO_REUSEPORT hashing).
@@ -110,10 +110,7 @@ TEST(RelayProcessTest, UserQuotaHoldsAcrossWorkers) {
 
 TEST(RelayProcessTest, HostileUsernameCannotForgeLogLines) {
   RelayProcess relay;
-  auto args = BaseArgs();
-  args.push_back("--use-auth-secret");
-  args.push_back("--static-auth-secret=s");
-  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  ASSERT_TRUE(relay.Start(RestArgs("s"))) << relay.process().Output();
   TurnClient client(relay.address());
   std::string evil = "1:x\n2026-01-01T00:00:00.000Z error forged %s%n";
   auto reply = client.Allocate(evil, "whatever");
@@ -178,11 +175,7 @@ TEST(RelayProcessTest, SigtermWithoutAllocationsExitsCleanlyAtOnce) {
 
 TEST(RelayProcessTest, SigtermDrainsRefusingNewAllocationsUntilTheTimeout) {
   RelayProcess relay;
-  auto args = BaseArgs();
-  args.push_back("--use-auth-secret");
-  args.push_back("--static-auth-secret=s");
-  args.push_back("--drain-timeout=2");
-  ASSERT_TRUE(relay.Start(args)) << relay.process().Output();
+  ASSERT_TRUE(relay.Start(RestArgs("s", {"--drain-timeout=2"}))) << relay.process().Output();
   TurnClient live(relay.address());
   std::string user = RestUser("erin");
   ASSERT_EQ(live.Allocate(user, RestPassword("s", user)).error, 0);

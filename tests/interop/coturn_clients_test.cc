@@ -109,6 +109,15 @@ class CoturnClientsTest : public ::testing::Test {
     EXPECT_TRUE(relay_.process().running()) << relay_.process().Output();
   }
 
+  // uclient could not allocate and relayed nothing. It does not print the code, so the relay's
+  // log says why it answered 401.
+  void ExpectAuthRefused(const RunResult& r, const std::string& reason) {
+    EXPECT_LE(ParseUclient(r.output).received, 0) << r.output;
+    EXPECT_NE(r.output.find("Cannot complete Allocation"), std::string::npos) << r.output;
+    EXPECT_NE(relay_.process().Output().find("auth.refused reason=" + reason), std::string::npos)
+        << relay_.process().Output();
+  }
+
   RelayProcess relay_;
   Process peer_;
   uint16_t peer_port_ = 0;
@@ -171,12 +180,7 @@ TEST_F(CoturnClientsTest, WrongSecretIsRefusedAndRelaysNothing) {
   StartRelay({"--allow-loopback-peers"});
   StartPeer();
   RunResult r = Uclient({"-W", "not-the-secret", "-c", "-m", "1", "-n", "20"});
-  UclientStats s = ParseUclient(r.output);
-  EXPECT_LE(s.received, 0) << r.output;
-  // uclient does not print the code; the relay's log says why it answered 401.
-  EXPECT_NE(r.output.find("Cannot complete Allocation"), std::string::npos) << r.output;
-  EXPECT_NE(relay_.process().Output().find("auth.refused reason=integrity"), std::string::npos)
-      << relay_.process().Output();
+  ExpectAuthRefused(r, "integrity");
 }
 
 TEST_F(CoturnClientsTest, ExpiredRestCredentialIsRefusedWith401) {
@@ -185,11 +189,7 @@ TEST_F(CoturnClientsTest, ExpiredRestCredentialIsRefusedWith401) {
   std::string username = std::to_string(time(nullptr) - 60) + ":expired-user";
   RunResult r =
       Uclient({"-u", username, "-w", RestPassword(kSecret, username), "-c", "-m", "1", "-n", "20"});
-  UclientStats s = ParseUclient(r.output);
-  EXPECT_LE(s.received, 0) << r.output;
-  EXPECT_NE(r.output.find("Cannot complete Allocation"), std::string::npos) << r.output;
-  EXPECT_NE(relay_.process().Output().find("auth.refused reason=expired"), std::string::npos)
-      << relay_.process().Output();
+  ExpectAuthRefused(r, "expired");
 }
 
 TEST_F(CoturnClientsTest, LoopbackPeerIsRefusedWith403ByDefault) {
