@@ -16,14 +16,6 @@ namespace {
 
 constexpr Duration kTick = milliseconds(250);
 
-uint64_t RandomSeed() {
-  uint64_t seed = 0;
-  if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
-    seed = static_cast<uint64_t>(MonoClock::now().time_since_epoch().count());
-  }
-  return seed | 1;
-}
-
 }  // namespace
 
 Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Authenticator> auth)
@@ -31,8 +23,7 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
       shared_(shared),
       rx_(std::make_unique<RxSlot[]>(kBatch)),
       tx_(std::make_unique<TxSlot[]>(kBatch * 2)),
-      next_tick_(shared.clock->Now()),
-      rng_state_(RandomSeed()) {
+      next_tick_(shared.clock->Now()) {
   turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
                                              shared.policy, std::move(auth), shared.nonce_key,
                                              shared.nonce_lifetime_s, id);
@@ -266,10 +257,14 @@ uint16_t Worker::BindRelay(const RelayIp& ip, const turn::RelayRequest& request,
         close(fd);
         continue;
       }
-      rng_state_ ^= rng_state_ << 13;
-      rng_state_ ^= rng_state_ >> 7;
-      rng_state_ ^= rng_state_ << 17;
-      uint64_t t = rng_state_;
+      // The token is a capability for the reserved port: it must not be guessable from the
+      // tokens a client has seen, so each one comes from the kernel's CSPRNG (control path).
+      uint64_t t;
+      if (getrandom(&t, sizeof(t), 0) != sizeof(t)) {
+        close(reserved);
+        close(fd);
+        return stun::error::kServerError;
+      }
       shared_.reservations->Put(t, reserved, {ip.advertised, next}, shared_.clock->Now());
       *token = t;
     }

@@ -126,7 +126,6 @@ class Worker final : public turn::TurnCallbacks {
   std::unique_ptr<TxSlot[]> tx_;
   size_t tx_count_ = 0;
   MonoTime next_tick_;
-  uint64_t rng_state_;
   size_t relay_cursor_ = 0;
   std::atomic<size_t> allocation_count_{0};
 };

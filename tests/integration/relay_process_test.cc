@@ -108,6 +108,33 @@ TEST(RelayProcessTest, UserQuotaHoldsAcrossWorkers) {
   EXPECT_EQ(again.Allocate(user, password).error, 0);
 }
 
+TEST(RelayProcessTest, ReservationTokensCannotBePredictedFromOnesAClientSaw) {
+  RelayProcess relay;
+  ASSERT_TRUE(relay.Start(RestArgs("s", {"--relay-threads=1"}))) << relay.process().Output();
+  std::string user = RestUser("rtcp");
+  std::vector<uint64_t> tokens;
+  std::vector<std::unique_ptr<TurnClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<TurnClient>(relay.address()));
+    auto reply = clients.back()->Allocate(user, RestPassword("s", user), /*reserve_next=*/true);
+    ASSERT_EQ(reply.error, 0);
+    ASSERT_TRUE(reply.reservation_token);
+    ASSERT_EQ(reply.relayed->port % 2, 0) << "EVEN-PORT";
+    tokens.push_back(*reply.reservation_token);
+  }
+  // A token is a capability for someone else's reserved port: the next one must not follow from
+  // the last one by any simple generator step (this catches a token that is the RNG state).
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    uint64_t x = tokens[i - 1];
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    EXPECT_NE(tokens[i], x);
+    EXPECT_NE(tokens[i], tokens[i - 1] + 1);
+    EXPECT_NE(tokens[i], tokens[i - 1]);
+  }
+}
+
 TEST(RelayProcessTest, HostileUsernameCannotForgeLogLines) {
   RelayProcess relay;
   ASSERT_TRUE(relay.Start(RestArgs("s"))) << relay.process().Output();

@@ -77,6 +77,11 @@ TurnClient::Reply TurnClient::Transact(
   reply.relayed = v.GetXorAddress(attr::kXorRelayedAddress);
   reply.mapped = v.GetXorAddress(attr::kXorMappedAddress);
   reply.lifetime = v.GetU32(attr::kLifetime);
+  if (auto token = v.FindValue(attr::kReservationToken); token && token->size() == 8) {
+    uint64_t t;  // opaque 8 bytes; read as the relay wrote them
+    std::memcpy(&t, token->data(), sizeof(t));
+    reply.reservation_token = t;
+  }
   if (auto realm = v.GetString(attr::kRealm)) realm_ = std::string(*realm);
   if (auto nonce = v.GetString(attr::kNonce)) nonce_ = std::string(*nonce);
   return reply;
@@ -84,11 +89,13 @@ TurnClient::Reply TurnClient::Transact(
 
 TurnClient::Reply TurnClient::Binding() { return Transact(Method::kBinding, {}, false); }
 
-TurnClient::Reply TurnClient::Allocate(const std::string& username, const std::string& password) {
+TurnClient::Reply TurnClient::Allocate(const std::string& username, const std::string& password,
+                                       bool reserve_next) {
   username_ = username;
   password_ = password;
   std::vector<std::pair<uint16_t, std::vector<uint8_t>>> attrs = {
       {attr::kRequestedTransport, {stun::kTransportUdp, 0, 0, 0}}};
+  if (reserve_next) attrs.push_back({attr::kEvenPort, {0x80}});
   Reply first = Transact(Method::kAllocate, attrs, false);
   if (!first.received || first.error != 401) return first;
   Reply second = Transact(Method::kAllocate, attrs, true);

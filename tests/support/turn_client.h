@@ -25,11 +25,14 @@ class TurnClient {
     std::optional<SocketAddress> relayed;
     std::optional<SocketAddress> mapped;
     std::optional<uint32_t> lifetime;
+    std::optional<uint64_t> reservation_token;  // RESERVATION-TOKEN, as sent
   };
 
   Reply Binding();
   // Full long-term credential exchange: 401, then Allocate with REALM/NONCE/MESSAGE-INTEGRITY.
-  Reply Allocate(const std::string& username, const std::string& password);
+  // `reserve_next` adds EVEN-PORT with the R bit (RFC 8656 §7.2).
+  Reply Allocate(const std::string& username, const std::string& password,
+                 bool reserve_next = false);
   Reply Refresh(uint32_t lifetime);
   Reply CreatePermission(const SocketAddress& peer);
   Reply ChannelBind(uint16_t channel, const SocketAddress& peer);
