@@ -1,0 +1,96 @@
+// cvrelay's control endpoint: a small HTTP/1.1 JSON API on its own listener (127.0.0.1:9641 by
+// default), for operators and cvadmin. Every request needs "Authorization: Bearer <token>"; the
+// token is compared in constant time. Errors are RFC 9457 problem+json with a stable "code".
+//
+//   GET    /v1/health                    200 {"status":"ok","uptime_s":…,"workers":…}
+//   GET    /v1/ready                     200 {"ready":true} | 503
+//   {"ready":false,"reason":"draining"} GET    /v1/allocations[?user=&session=]
+//                                        200 {"allocations":[AllocationInfo…],"count":n}
+//   DELETE /v1/allocations/{id}          204 | 404 NOT_FOUND
+//   GET    /v1/revocations               200 {"revocations":[{"kind","id","until"}…]}
+//   POST   /v1/revocations               body {"user":"…"} or {"session":"…"}, optional "ttl_s"
+//                                        (1..2592000, default 86400) → 201 {"kind","id","until",
+//                                        "ended_allocations":n}
+//   DELETE /v1/revocations/{user|session}/{id}
+//                                        204 | 404 NOT_FOUND
+// Anything else: 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow), 401 UNAUTHORIZED (with
+// WWW-Authenticate: Bearer), 400 BAD_REQUEST (bad JSON, bad field), 413 PAYLOAD_TOO_LARGE
+// (bodies over 16 KiB), 503 UNAVAILABLE when the backend does not answer in time.
+//
+// Threading: the listener runs its own thread with its own libevent loop; ControlBackend methods
+// are called on that thread, one request at a time, and may block briefly (they wait for the
+// workers to answer).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "relay/common/address.h"
+
+namespace cv::server {
+
+struct AllocationInfo {
+  uint64_t id = 0;  // unique on this relay; shown as 16 hex digits
+  std::string user, session, line, plan;
+  std::string transport;  // "udp", "tcp", "tls", "dtls"
+  SocketAddress client;
+  std::vector<SocketAddress> relayed;
+  int64_t age_s = 0;
+  uint64_t bytes_to_peer = 0, bytes_to_client = 0;
+  uint64_t packets_to_peer = 0, packets_to_client = 0;
+  uint32_t bandwidth_kbps = 0;  // 0 = uncapped
+  int64_t ends_in_s = -1;       // seconds to the duration cap; -1 = none
+};
+
+enum class RevocationKind : uint8_t { kUser, kSession };
+const char* RevocationKindName(RevocationKind kind);  // "user", "session"
+
+struct Revocation {
+  RevocationKind kind = RevocationKind::kUser;
+  std::string id;
+  int64_t until = 0;  // Unix seconds
+};
+
+struct HealthInfo {
+  int64_t uptime_s = 0;
+  size_t workers = 0;
+  size_t allocations = 0;
+  bool ready = false;
+  std::string not_ready_reason;  // "draining", "starting"
+};
+
+// What the endpoint asks of the relay.
+class ControlBackend {
+ public:
+  virtual ~ControlBackend() = default;
+  virtual HealthInfo Health() = 0;
+  // nullopt when the workers did not answer in time (→ 503).
+  virtual std::optional<std::vector<AllocationInfo>> ListAllocations() = 0;
+  // nullopt: no answer in time; false: no such allocation.
+  virtual std::optional<bool> EndAllocation(uint64_t id) = 0;
+  // Records the revocation and ends matching live allocations; returns how many ended.
+  virtual size_t Revoke(const Revocation& revocation) = 0;
+  virtual std::vector<Revocation> ListRevocations() = 0;
+  virtual bool LiftRevocation(RevocationKind kind, const std::string& id) = 0;
+};
+
+struct ControlListenerConfig {
+  SocketAddress address;  // port 0: the kernel picks (tests)
+  std::string token;      // required, at least 16 bytes
+  int request_timeout_s = 10;
+};
+
+class ControlListener {
+ public:
+  // Binds and starts the listener thread. nullptr with `error` when it cannot.
+  static std::unique_ptr<ControlListener> Start(const ControlListenerConfig& config,
+                                                ControlBackend& backend, std::string* error);
+  virtual ~ControlListener() = default;
+  virtual SocketAddress address() const = 0;  // the bound address (resolved port)
+  virtual void Stop() = 0;                    // idempotent; joins the thread
+};
+
+}  // namespace cv::server
