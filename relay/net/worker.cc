@@ -25,8 +25,8 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
       tx_(std::make_unique<TxSlot[]>(kBatch * 2)),
       next_tick_(shared.clock->Now()) {
   turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
-                                             shared.policy, std::move(auth), shared.nonce_key,
-                                             shared.nonce_lifetime_s, id);
+                                             *shared.limits, shared.policy, std::move(auth),
+                                             shared.nonce_key, shared.nonce_lifetime_s, id);
 }
 
 Worker::~Worker() {
@@ -74,6 +74,10 @@ void Worker::Run() {
 void Worker::SetAuthenticator(std::shared_ptr<const auth::Authenticator> auth) {
   loop_.Post(
       [this, auth = std::move(auth)]() mutable { turn_->SetAuthenticator(std::move(auth)); });
+}
+
+void Worker::Post(std::function<void(turn::TurnServer&)> task) {
+  loop_.Post([this, task = std::move(task)] { task(*turn_); });
 }
 
 void Worker::Drain() {

@@ -44,6 +44,7 @@ struct WorkerShared {
   uint32_t nonce_lifetime_s = 600;
   int listener_buffer_bytes = 4 << 20;
   std::unique_ptr<turn::QuotaTracker> quotas;      // thread-safe
+  std::unique_ptr<turn::RequestLimits> limits;     // thread-safe
   std::unique_ptr<PortPool> ports;                 // thread-safe
   std::unique_ptr<ReservationTable> reservations;  // thread-safe
 };
@@ -66,6 +67,9 @@ class Worker final : public turn::TurnCallbacks {
   void Stop() { loop_.Stop(); }
   void SetAuthenticator(std::shared_ptr<const auth::Authenticator> auth);
   void Drain();
+  // Runs `task` on the worker thread, between batches of I/O (control path: listing, ending and
+  // revoking allocations). The task must not block.
+  void Post(std::function<void(turn::TurnServer&)> task);
   size_t allocation_count() const { return allocation_count_.load(std::memory_order_acquire); }
   const turn::TurnCounters& counters() const { return turn_->counters(); }
 

@@ -306,6 +306,33 @@ std::string AddSecret(const Apply& a, std::optional<std::string_view> v) {
   return "";
 }
 
+// Key-id'd secrets live in a file, so that they rotate without touching this configuration.
+std::string SetSecretsFile(const Apply& a, std::optional<std::string_view> v) {
+  std::string error = SetPath<&Config::auth_secrets_file>(a, v);
+  if (error.empty()) a.config.use_auth_secret = true;
+  return error;
+}
+
+std::string SetClaimlessPlan(const Apply& a, std::optional<std::string_view> v) {
+  if (*v == "none") {
+    a.config.claimless_plan.clear();
+    return "";
+  }
+  if (v->empty() || v->size() > 16 ||
+      v->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string_view::npos) {
+    return "expected a plan name ([a-z0-9_-], 1-16) or none, got " + Show(*v);
+  }
+  a.config.claimless_plan = std::string(*v);
+  return "";
+}
+
+std::string SetAdminIp(const Apply& a, std::optional<std::string_view> v) {
+  std::optional<IpAddress> ip = ParseIp(*v);
+  if (!ip) return "expected an IP address, got " + Show(*v);
+  a.config.admin_ip = *ip;
+  return "";
+}
+
 std::string SetSeparator(const Apply& a, std::optional<std::string_view> v) {
   auto c = v->size() == 1 ? static_cast<unsigned char>((*v)[0]) : 0;
   if (c <= 0x20 || c >= 0x7f) return "expected one printable character, got " + Show(*v);
@@ -598,6 +625,46 @@ const std::vector<KeyDef>& Keys() {
     k.push_back(Value("drain-timeout", 0, "<seconds>", SetUint<&Config::drain_timeout, 0, 86400>,
                       "cvrelay: on SIGTERM or SIGINT, wait this long for allocations to end "
                       "(default 30)."));
+    // Entitlements and request limits (cvrelay's own keys).
+    k.push_back(Value("auth-secrets-file", 0, "<file>", SetSecretsFile,
+                      "cvrelay: key-id'd REST secrets, one 'kid secret [not-after]' per line; "
+                      "re-read on change. Implies use-auth-secret."));
+    k.push_back(Value("plans-file", 0, "<file>", SetPath<&Config::plans_file>,
+                      "cvrelay: plans table (JSON); default: the built-in plans."));
+    k.push_back(Value("claimless-plan", 0, "<plan|none>", SetClaimlessPlan,
+                      "cvrelay: plan for credentials without claims; none refuses them "
+                      "(default pro)."));
+    k.push_back(Value("allocate-rate", 0, "<per-second>", SetRate<&Config::allocate_rate, 0>,
+                      "cvrelay: Allocates per second per source IP; 0 = no limit (default 20)."));
+    k.push_back(Value("allocate-burst", 0, "<count>", SetRate<&Config::allocate_burst, 1>,
+                      "cvrelay: burst of Allocates per source IP (default 60)."));
+    k.push_back(Value("user-allocate-rate", 0, "<per-second>",
+                      SetRate<&Config::user_allocate_rate, 0>,
+                      "cvrelay: Allocates per second per user; 0 = no limit (default 5)."));
+    k.push_back(Value("user-allocate-burst", 0, "<count>", SetRate<&Config::user_allocate_burst, 1>,
+                      "cvrelay: burst of Allocates per user (default 30)."));
+    k.push_back(Value("auth-failure-limit", 0, "<count>",
+                      SetUint<&Config::auth_failure_limit, 0, 100000>,
+                      "cvrelay: failed authentications per source IP within auth-failure-window "
+                      "before a ban; 0 = never (default 10)."));
+    k.push_back(Value("user-auth-failure-limit", 0, "<count>",
+                      SetUint<&Config::user_auth_failure_limit, 0, 100000>,
+                      "cvrelay: the same per user (default 20)."));
+    k.push_back(Value("auth-failure-window", 0, "<seconds>",
+                      SetUint<&Config::auth_failure_window, 1, 86400>,
+                      "cvrelay: window for counting failed authentications (default 60)."));
+    k.push_back(Value("auth-ban-time", 0, "<seconds>", SetUint<&Config::auth_ban_time, 1, 86400>,
+                      "cvrelay: how long a ban after failed authentications lasts (default 60)."));
+    // Control endpoint.
+    k.push_back(Value("admin-ip", 0, "<ip>", SetAdminIp,
+                      "cvrelay: control endpoint address (default 127.0.0.1)."));
+    k.push_back(Value("admin-port", 0, "<port>", SetUint<&Config::admin_port, 0, 65535>,
+                      "cvrelay: control endpoint port (default 9641)."));
+    k.push_back(Secret(Value("admin-token", 0, "<token>", SetText<&Config::admin_token>,
+                             "cvrelay: bearer token of the control endpoint (prefer "
+                             "admin-token-file); the endpoint is off without one.")));
+    k.push_back(Value("admin-token-file", 0, "<file>", SetPath<&Config::admin_token_file>,
+                      "cvrelay: file holding the control endpoint's bearer token (mode 600)."));
 
     // Ignored: nothing about what the relay does or allows depends on them.
     k.push_back(Ignored("no-cli", Arg::kNone, kNoCli));
@@ -1175,10 +1242,16 @@ std::optional<ConfigError> Validate(const Config& c) {
         "no-auth and user accounts contradict each other; remove no-auth or the user "
         "lines");
   }
-  if (c.use_auth_secret && c.static_auth_secrets.empty()) {
+  if (c.use_auth_secret && c.static_auth_secrets.empty() && c.auth_secrets_file.empty()) {
     return fail(
-        "use-auth-secret needs at least one static-auth-secret (cvrelay has no "
-        "database to read secrets from)");
+        "use-auth-secret needs at least one static-auth-secret or an auth-secrets-file "
+        "(cvrelay has no database to read secrets from)");
+  }
+  if (!c.admin_token.empty() && !c.admin_token_file.empty()) {
+    return fail("admin-token and admin-token-file both set; keep one (the file is safer)");
+  }
+  if (!c.admin_token.empty() && c.admin_token.size() < 16) {
+    return fail("admin-token must be at least 16 characters");
   }
   if (c.lt_cred_mech && !c.use_auth_secret && c.users.empty()) {
     return fail(

@@ -82,6 +82,20 @@ struct Config {
   double unauth_rate = 20;      // unauth-rate
   double unauth_burst = 40;     // unauth-burst
   uint32_t drain_timeout = 30;  // drain-timeout: seconds SIGTERM/SIGINT waits for allocations
+  // Entitlements (docs/auth.md).
+  std::string auth_secrets_file;  // auth-secrets-file: key-id'd secrets; implies use-auth-secret
+  std::string plans_file;         // plans-file: plans.json; empty = built-in defaults
+  std::string claimless_plan = "pro";  // claimless-plan: plan of "<expiry>:<user>"; "none" refuses
+  // Request limits (per second and burst for authenticated Allocates; failures before a ban).
+  double allocate_rate = 20, allocate_burst = 60;                  // allocate-rate, allocate-burst
+  double user_allocate_rate = 5, user_allocate_burst = 30;         // user-allocate-rate, -burst
+  uint32_t auth_failure_limit = 10, user_auth_failure_limit = 20;  // 0 = never ban
+  uint32_t auth_failure_window = 60, auth_ban_time = 60;           // seconds
+  // Control endpoint (docs/control-api.md): on when a token is configured.
+  IpAddress admin_ip = *IpAddress::Parse("127.0.0.1");  // admin-ip
+  uint16_t admin_port = 9641;                           // admin-port; 0 = the kernel picks
+  std::string admin_token;                              // admin-token (prefer the file)
+  std::string admin_token_file;                         // admin-token-file
 };
 
 // Where and why a configuration was rejected. ToString():

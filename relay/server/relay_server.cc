@@ -2,13 +2,15 @@
 
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 
-#include "cv/auth/plain_authenticator.h"
+#include "cv/auth/entitlement_authenticator.h"
 #include "relay/common/log.h"
 #include "relay/net/socket.h"
 
@@ -44,21 +46,64 @@ std::vector<IpAddress> RelayBindAddresses(const Config& config) {
 }
 
 bool HasCredentials(const Config& config) {
-  return (config.use_auth_secret && !config.static_auth_secrets.empty()) || !config.users.empty();
+  return (config.use_auth_secret &&
+          (!config.static_auth_secrets.empty() || !config.auth_secrets_file.empty())) ||
+         !config.users.empty();
+}
+
+// The control endpoint's token, from admin-token or admin-token-file (trailing newline dropped).
+// The file must not be readable by group or others.
+bool ReadAdminToken(const Config& config, std::string* token, std::string* error) {
+  if (config.admin_token_file.empty()) {
+    *token = config.admin_token;
+    return true;
+  }
+  struct stat st {};
+  if (stat(config.admin_token_file.c_str(), &st) != 0) {
+    *error = "admin-token-file " + config.admin_token_file + ": " + strerror(errno);
+    return false;
+  }
+  if ((st.st_mode & 077) != 0) {
+    *error = "admin-token-file " + config.admin_token_file +
+             " is readable by group or others; chmod 600 it";
+    return false;
+  }
+  std::ifstream in(config.admin_token_file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.size() < 16 || text.find_first_of(" \t\r\n") != std::string::npos) {
+    *error = "admin-token-file " + config.admin_token_file +
+             ": the token must be one line of at least 16 characters without spaces";
+    return false;
+  }
+  *token = std::move(text);
+  return true;
+}
+
+turn::RevocationKind ToTurn(RevocationKind kind) {
+  return kind == RevocationKind::kUser ? turn::RevocationKind::kUser
+                                       : turn::RevocationKind::kSession;
 }
 
 }  // namespace
 
 std::shared_ptr<const auth::Authenticator> BuildAuthenticator(const Config& config,
                                                               std::string* error) {
-  auth::PlainAuthConfig plain;
-  plain.realm = config.realm;
-  plain.use_auth_secret = config.use_auth_secret;
-  plain.secrets = config.static_auth_secrets;
-  plain.separator = config.rest_api_separator.empty() ? ':' : config.rest_api_separator[0];
+  auth::AuthConfig ac;
+  ac.realm = config.realm;
+  ac.use_auth_secret = config.use_auth_secret;
+  for (const std::string& value : config.static_auth_secrets) ac.secrets.push_back({"", value, 0});
+  if (!config.auth_secrets_file.empty()) {
+    auto secrets = auth::LoadSecretsFile(config.auth_secrets_file, error);
+    if (!secrets) return nullptr;
+    ac.secrets.insert(ac.secrets.end(), secrets->begin(), secrets->end());
+  }
+  ac.separator = config.rest_api_separator.empty() ? ':' : config.rest_api_separator[0];
   for (const StaticUser& u : config.users) {
     if (!u.password_is_key) {
-      plain.users.push_back(auth::MakeUserWithPassword(u.name, config.realm, u.password));
+      ac.users.push_back(auth::MakeUserWithPassword(u.name, config.realm, u.password));
       continue;
     }
     auto user = auth::MakeUserWithKey(u.name, u.password);
@@ -66,13 +111,19 @@ std::shared_ptr<const auth::Authenticator> BuildAuthenticator(const Config& conf
       *error = "user '" + u.name + "': the key must be 32 hex digits";
       return nullptr;
     }
-    plain.users.push_back(std::move(*user));
+    ac.users.push_back(std::move(*user));
   }
-  if (std::string why = auth::ValidatePlainAuthConfig(plain); !why.empty()) {
+  if (!config.plans_file.empty()) {
+    auto plans = auth::Plans::Load(config.plans_file, error);
+    if (!plans) return nullptr;
+    ac.plans = std::move(*plans);
+  }
+  ac.claimless_plan = config.claimless_plan;
+  if (std::string why = auth::ValidateAuthConfig(ac); !why.empty()) {
     *error = why;
     return nullptr;
   }
-  return auth::MakePlainAuthenticator(std::move(plain));
+  return auth::MakeEntitlementAuthenticator(std::move(ac));
 }
 
 RelayServer::RelayServer(Config config) : config_(std::move(config)) {}
@@ -121,6 +172,16 @@ bool RelayServer::Start(std::string* error) {
     return false;
   }
   shared_.quotas = std::make_unique<turn::QuotaTracker>(config_.user_quota, config_.total_quota);
+  turn::RequestLimitsConfig limits;
+  limits.allocate_rate_per_source = config_.allocate_rate;
+  limits.allocate_burst_per_source = static_cast<uint32_t>(config_.allocate_burst);
+  limits.allocate_rate_per_user = config_.user_allocate_rate;
+  limits.allocate_burst_per_user = static_cast<uint32_t>(config_.user_allocate_burst);
+  limits.auth_failures_per_source = config_.auth_failure_limit;
+  limits.auth_failures_per_user = config_.user_auth_failure_limit;
+  limits.auth_failure_window_s = config_.auth_failure_window;
+  limits.auth_ban_s = config_.auth_ban_time;
+  shared_.limits = std::make_unique<turn::RequestLimits>(limits);
   shared_.ports = std::make_unique<net::PortPool>(config_.min_port, config_.max_port);
   shared_.reservations = std::make_unique<net::ReservationTable>();
 
@@ -176,8 +237,13 @@ bool RelayServer::Start(std::string* error) {
     if (i == 0) shared_.listeners = worker->listening_addresses();
     workers_.push_back(std::move(worker));
   }
+  started_ = clock_.Now();
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->Run(); });
+  }
+  if (!StartControl(error)) return false;
+  for (const std::string* path : {&config_.auth_secrets_file, &config_.plans_file}) {
+    if (!path->empty()) file_stamps_[*path] = FileStamp(*path);
   }
   if (!config_.pidfile.empty()) {
     std::ofstream pid(config_.pidfile, std::ios::trunc);
@@ -194,11 +260,15 @@ bool RelayServer::Start(std::string* error) {
                 config_.max_port);
     }
   }
-  log::Emit(log::Level::kInfo, "server.ready", "workers=%zu realm=%s auth=%s", workers_.size(),
+  log::Emit(log::Level::kInfo, "server.ready",
+            "workers=%zu realm=%s auth=%s plans=%s claimless_plan=%s control=%s", workers_.size(),
             log::Quote(config_.realm).c_str(),
             !HasCredentials(config_)  ? "none (STUN only)"
             : config_.use_auth_secret ? "rest-secret"
-                                      : "users");
+                                      : "users",
+            config_.plans_file.empty() ? "built-in" : log::Quote(config_.plans_file).c_str(),
+            config_.claimless_plan.empty() ? "none (refused)" : config_.claimless_plan.c_str(),
+            control_ ? control_->address().ToString().c_str() : "off");
   return true;
 }
 
@@ -226,6 +296,9 @@ bool RelayServer::Reload(std::string* error) {
     if (!fresh.users.empty()) next.users = fresh.users;
     if (!fresh.realm.empty()) next.realm = fresh.realm;
     next.use_auth_secret = next.use_auth_secret || fresh.use_auth_secret;
+    if (!fresh.auth_secrets_file.empty()) next.auth_secrets_file = fresh.auth_secrets_file;
+    if (!fresh.plans_file.empty()) next.plans_file = fresh.plans_file;
+    next.claimless_plan = fresh.claimless_plan;
   }
   std::shared_ptr<const auth::Authenticator> authenticator;
   if (HasCredentials(next)) {
@@ -237,12 +310,20 @@ bool RelayServer::Reload(std::string* error) {
   if (!config_.log_file.empty() && config_.log_file != "stdout" && config_.log_file != "syslog") {
     log::SetDestination(config_.log_file);  // reopen after logrotate
   }
-  log::Emit(log::Level::kInfo, "server.reloaded", "secrets=%zu users=%zu",
-            config_.static_auth_secrets.size(), config_.users.size());
+  for (const std::string* path : {&config_.auth_secrets_file, &config_.plans_file}) {
+    if (!path->empty()) file_stamps_[*path] = FileStamp(*path);
+  }
+  log::Emit(
+      log::Level::kInfo, "server.reloaded", "static_secrets=%zu secrets_file=%s users=%zu plans=%s",
+      config_.static_auth_secrets.size(),
+      config_.auth_secrets_file.empty() ? "none" : log::Quote(config_.auth_secrets_file).c_str(),
+      config_.users.size(),
+      config_.plans_file.empty() ? "built-in" : log::Quote(config_.plans_file).c_str());
   return true;
 }
 
 void RelayServer::Stop() {
+  if (control_) control_->Stop();
   for (auto& w : workers_) w->Stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
@@ -258,8 +339,13 @@ int RelayServer::Run() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
+    // Wake once a second to notice a rotated secrets file or an edited plans file.
+    timespec tick{1, 0};
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig < 0) {
+      PollAuthFiles();
+      continue;
+    }
     if (sig == SIGHUP) {
       std::string error;
       if (!Reload(&error)) {
@@ -268,6 +354,7 @@ int RelayServer::Run() {
       }
       continue;
     }
+    draining_ = true;
     for (auto& w : workers_) w->Drain();
     log::Emit(log::Level::kInfo, "server.draining", "signal=%s allocations=%zu timeout_s=%u",
               sig == SIGTERM ? "TERM" : "INT", allocation_count(), config_.drain_timeout);
@@ -282,6 +369,188 @@ int RelayServer::Run() {
     log::Emit(log::Level::kInfo, "server.stopped", "%s", "");
     return 0;
   }
+}
+
+}  // namespace cv::server
+
+namespace cv::server {
+
+std::pair<int64_t, int64_t> RelayServer::FileStamp(const std::string& path) const {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {-1, -1};
+  return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_size)};
+}
+
+void RelayServer::PollAuthFiles() {
+  bool changed = false;
+  for (const auto& [path, stamp] : file_stamps_) changed |= FileStamp(path) != stamp;
+  if (!changed) return;
+  std::string error;
+  if (!Reload(&error)) {
+    // Remember the broken state so the error is logged once, not every second.
+    for (auto& [path, stamp] : file_stamps_) stamp = FileStamp(path);
+    log::Emit(log::Level::kError, "server.reload_failed", "trigger=file-change error=%s",
+              log::Quote(error, 300).c_str());
+  }
+}
+
+bool RelayServer::StartControl(std::string* error) {
+  std::string token;
+  if (!ReadAdminToken(config_, &token, error)) return false;
+  if (token.empty()) return true;  // off without a token
+  if (!config_.admin_ip.IsLoopback()) {
+    log::Emit(log::Level::kWarning, "control.exposed",
+              "address=%s: the control endpoint speaks plain HTTP; keep it on a private network",
+              config_.admin_ip.ToString().c_str());
+  }
+  ControlListenerConfig cc;
+  cc.address = {config_.admin_ip, config_.admin_port};
+  cc.token = std::move(token);
+  control_ = ControlListener::Start(cc, *this, error);
+  if (!control_) return false;
+  log::Emit(log::Level::kInfo, "server.listening", "transport=http-control address=%s",
+            control_->address().ToString().c_str());
+  return true;
+}
+
+template <typename T>
+std::optional<std::vector<T>> RelayServer::AskWorkers(std::function<T(turn::TurnServer&)> task,
+                                                      Duration timeout) {
+  // Shared with the posted tasks, which may outlive this call when a worker is slow.
+  struct Gather {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<T> results;
+    size_t pending = 0;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->pending = workers_.size();
+  for (auto& w : workers_) {
+    w->Post([gather, task](turn::TurnServer& turn) {
+      T result = task(turn);
+      std::lock_guard lock(gather->mu);
+      gather->results.push_back(std::move(result));
+      if (--gather->pending == 0) gather->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(gather->mu);
+  if (!gather->cv.wait_for(lock, timeout, [&] { return gather->pending == 0; })) {
+    return std::nullopt;
+  }
+  return std::move(gather->results);
+}
+
+HealthInfo RelayServer::Health() {
+  HealthInfo h;
+  h.uptime_s = std::chrono::duration_cast<seconds>(clock_.Now() - started_).count();
+  h.workers = workers_.size();
+  h.allocations = allocation_count();
+  h.ready = !draining_;
+  if (draining_) h.not_ready_reason = "draining";
+  return h;
+}
+
+std::optional<std::vector<AllocationInfo>> RelayServer::ListAllocations() {
+  const Clock* clock = &clock_;
+  auto lists = AskWorkers<std::vector<AllocationInfo>>(
+      [clock](turn::TurnServer& turn) {
+        const MonoTime now = clock->Now();
+        std::vector<AllocationInfo> out;
+        turn.VisitAllocations([&](const turn::Allocation& a) {
+          AllocationInfo info;
+          info.id = a.id;
+          info.user = a.entitlement.user;
+          info.session = a.entitlement.session;
+          info.line = a.entitlement.line;
+          info.plan = a.entitlement.plan;
+          info.transport = turn::TransportName(a.tuple.transport);
+          info.client = a.tuple.client;
+          for (const turn::Relay& r : a.relays) {
+            if (r.handle != turn::kNoRelay) info.relayed.push_back(r.address);
+          }
+          info.age_s = std::chrono::duration_cast<seconds>(now - a.created).count();
+          info.bytes_to_peer = a.traffic.bytes_to_peer;
+          info.bytes_to_client = a.traffic.bytes_to_client;
+          info.packets_to_peer = a.traffic.packets_to_peer;
+          info.packets_to_client = a.traffic.packets_to_client;
+          info.bandwidth_kbps = a.entitlement.bandwidth_kbps;
+          info.ends_in_s = a.hard_end == MonoTime::max()
+                               ? -1
+                               : std::chrono::duration_cast<seconds>(a.hard_end - now).count();
+          out.push_back(std::move(info));
+        });
+        return out;
+      },
+      seconds(3));
+  if (!lists) return std::nullopt;
+  std::vector<AllocationInfo> all;
+  for (auto& list : *lists) {
+    for (auto& info : list) all.push_back(std::move(info));
+  }
+  return all;
+}
+
+std::optional<bool> RelayServer::EndAllocation(uint64_t id) {
+  auto ended =
+      AskWorkers<bool>([id](turn::TurnServer& turn) { return turn.EndAllocation(id); }, seconds(3));
+  if (!ended) return std::nullopt;
+  for (bool b : *ended) {
+    if (b) return true;
+  }
+  return false;
+}
+
+size_t RelayServer::Revoke(const Revocation& revocation) {
+  {
+    std::lock_guard lock(revocations_mu_);
+    int64_t& until = revocations_[{revocation.kind, revocation.id}];
+    until = std::max(until, revocation.until);
+  }
+  const turn::RevocationKind kind = ToTurn(revocation.kind);
+  auto ended =
+      AskWorkers<size_t>([kind, id = revocation.id, until = revocation.until](
+                             turn::TurnServer& turn) { return turn.Revoke(kind, id, until); },
+                         seconds(3));
+  size_t total = 0;
+  if (ended) {
+    for (size_t n : *ended) total += n;
+  }
+  log::Emit(log::Level::kInfo, "control.revoked", "kind=%s id=%s until=%lld ended=%zu",
+            RevocationKindName(revocation.kind), log::Quote(revocation.id).c_str(),
+            static_cast<long long>(revocation.until), total);
+  return total;
+}
+
+std::vector<Revocation> RelayServer::ListRevocations() {
+  const int64_t now = clock_.UnixNow();
+  std::lock_guard lock(revocations_mu_);
+  std::vector<Revocation> out;
+  for (auto it = revocations_.begin(); it != revocations_.end();) {
+    if (it->second < now) {
+      it = revocations_.erase(it);
+      continue;
+    }
+    out.push_back({it->first.first, it->first.second, it->second});
+    ++it;
+  }
+  return out;
+}
+
+bool RelayServer::LiftRevocation(RevocationKind kind, const std::string& id) {
+  bool found;
+  {
+    std::lock_guard lock(revocations_mu_);
+    found = revocations_.erase({kind, id}) > 0;
+  }
+  const turn::RevocationKind k = ToTurn(kind);
+  AskWorkers<bool>([k, id](turn::TurnServer& turn) { return turn.LiftRevocation(k, id); },
+                   seconds(3));
+  if (found) {
+    log::Emit(log::Level::kInfo, "control.lifted", "kind=%s id=%s", RevocationKindName(kind),
+              log::Quote(id).c_str());
+  }
+  return found;
 }
 
 }  // namespace cv::server

@@ -6,23 +6,31 @@
 // reached only through their thread-safe methods.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cv/auth/authenticator.h"
 #include "relay/common/clock.h"
 #include "relay/net/worker.h"
 #include "relay/server/config.h"
+#include "relay/server/control_listener.h"
 
 namespace cv::server {
 
-// The authenticator a config describes (REST secrets and/or static users).
+// The authenticator a config describes: REST secrets (static-auth-secret and the
+// auth-secrets-file), static users, the plans table (plans-file or the built-in one) and the
+// claimless plan. Reads the files it names.
 std::shared_ptr<const auth::Authenticator> BuildAuthenticator(const Config& config,
                                                               std::string* error);
 
-class RelayServer {
+// Also the control endpoint's backend: its methods run on the control listener's thread and
+// reach the workers by posting tasks to them.
+class RelayServer final : public ControlBackend {
  public:
   explicit RelayServer(Config config);
   ~RelayServer();
@@ -32,7 +40,8 @@ class RelayServer {
   // Blocks, handling signals, until a shutdown completes; returns the process exit code.
   // The caller must have blocked SIGHUP, SIGTERM and SIGINT in every thread (BlockSignals()).
   int Run();
-  // Re-reads the config file (if any) and swaps in new secrets and users.
+  // Re-reads the config file (if any), the secrets file and the plans file, and swaps in the new
+  // authenticator. On error the running one stays.
   bool Reload(std::string* error);
   void Stop();
 
@@ -41,12 +50,36 @@ class RelayServer {
 
   static void BlockSignals();
 
+  // ControlBackend (control listener thread).
+  HealthInfo Health() override;
+  std::optional<std::vector<AllocationInfo>> ListAllocations() override;
+  std::optional<bool> EndAllocation(uint64_t id) override;
+  size_t Revoke(const Revocation& revocation) override;
+  std::vector<Revocation> ListRevocations() override;
+  bool LiftRevocation(RevocationKind kind, const std::string& id) override;
+
  private:
+  // Runs `task` on every worker and collects the results; nullopt if they do not all answer
+  // within `timeout`.
+  template <typename T>
+  std::optional<std::vector<T>> AskWorkers(std::function<T(turn::TurnServer&)> task,
+                                           Duration timeout);
+  bool StartControl(std::string* error);
+  // Reloads the authenticator when the secrets or plans file changed on disk (main thread).
+  void PollAuthFiles();
+  std::pair<int64_t, int64_t> FileStamp(const std::string& path) const;
+
   Config config_;
   RealClock clock_;
+  MonoTime started_;
   net::WorkerShared shared_;
   std::vector<std::unique_ptr<net::Worker>> workers_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<ControlListener> control_;
+  std::atomic<bool> draining_{false};
+  std::map<std::string, std::pair<int64_t, int64_t>> file_stamps_;  // path → (mtime ns, size)
+  std::mutex revocations_mu_;
+  std::map<std::pair<RevocationKind, std::string>, int64_t> revocations_;  // → until
 };
 
 }  // namespace cv::server

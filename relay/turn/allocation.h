@@ -13,6 +13,7 @@
 #include "relay/common/address.h"
 #include "relay/common/clock.h"
 #include "relay/stun/message.h"
+#include "relay/turn/bandwidth_cap.h"
 #include "relay/turn/five_tuple.h"
 #include "relay/turn/timer_wheel.h"
 
@@ -51,18 +52,22 @@ struct Allocation {
   uint64_t id = 0;
   FiveTuple tuple;
   std::string username;           // exactly as authenticated: later requests must match (else 441)
-  std::string user;               // quota key from the authenticator
+  auth::Entitlement entitlement;  // who relays, for which call, on what terms
   auth::Key key;                  // long-term key that authenticated the Allocate
   std::array<Relay, 2> relays{};  // [0] IPv4, [1] IPv6; handle kNoRelay when absent
   MonoTime created;
   MonoTime expires;
+  MonoTime hard_end = MonoTime::max();  // created + the maximum call duration, if any
+  BandwidthCap cap_to_peer, cap_to_client;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
   TrafficCounters traffic;
   bool dont_fragment = false;
   bool deleted = false;  // set when removed; its memory lives until the end of the loop iteration
-  TimerNode
-      timer;  // owner = this; at the earliest expiry of the allocation, a permission or a channel
+  // owner = this; at the earliest expiry of the allocation, a permission or a channel.
+  TimerNode timer;
+
+  const std::string& user() const { return entitlement.user; }
 
   const Relay* RelayFor(const IpAddress& peer) const {
     const Relay& r = relays[peer.is_v4() ? 0 : 1];

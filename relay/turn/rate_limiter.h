@@ -19,11 +19,50 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "relay/common/address.h"
 #include "relay/common/clock.h"
 
 namespace cv::turn {
+
+// The GCRA table itself, keyed by a 64-bit fingerprint of whatever is limited (an address, a
+// user). Not thread-safe; never allocates after construction.
+class RateTable {
+ public:
+  static constexpr size_t kWays = 4;
+
+  // rate_per_second <= 0 (or not finite) = unlimited. `slots` is rounded up to a power of two.
+  RateTable(double rate_per_second, uint32_t burst, size_t slots);
+
+  // True if one more event for `key` at `now` is within its limit (and counts it).
+  bool Allow(uint64_t key, MonoTime now);
+  // True if the next Allow(key, now) would be refused. Counts nothing.
+  bool Limited(uint64_t key, MonoTime now) const;
+  // Refuses `key` until `until` (then it starts again with a full bucket).
+  void Block(uint64_t key, MonoTime until, MonoTime now);
+
+  bool unlimited() const { return interval_ == Duration::zero(); }
+  size_t capacity() const { return slot_count_; }
+  // Entries replaced while they still held a partly drained bucket (a sign of a flood).
+  uint64_t evictions() const { return evictions_; }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    bool used = false;
+    MonoTime tat{};  // when the bucket will be full again
+  };
+  const Slot* Find(uint64_t key) const;
+  Slot& FindOrInsert(uint64_t key, MonoTime now);
+
+  Duration interval_{};   // time to earn one event
+  Duration tolerance_{};  // burst × interval
+  size_t slot_count_;
+  size_t set_mask_;
+  std::unique_ptr<Slot[]> slots_;
+  uint64_t evictions_ = 0;
+};
 
 struct SourceRateLimitConfig {
   double rate_per_second = 0;  // 0 (or less) = unlimited
@@ -33,39 +72,36 @@ struct SourceRateLimitConfig {
   uint64_t seed = 0;           // hash seed; 0 = random
 };
 
+// Fingerprints of source addresses for RateTable: IPv4-mapped IPv6 counts as IPv4, and IPv6 as
+// its prefix. Seeded, so a flood cannot aim at one set of the table.
+class SourceKey {
+ public:
+  SourceKey(int ipv6_prefix_bits, uint64_t seed);  // seed 0 = random
+  uint64_t operator()(const IpAddress& ip) const;
+  // For other keys (user names), with the same seed.
+  uint64_t operator()(std::string_view text) const;
+
+ private:
+  int ipv6_prefix_bits_;
+  uint64_t seed_;
+};
+
 class SourceRateLimiter {
  public:
-  static constexpr size_t kWays = 4;
-
   explicit SourceRateLimiter(const SourceRateLimitConfig& config);
   SourceRateLimiter(double rate_per_second, uint32_t burst)
       : SourceRateLimiter(SourceRateLimitConfig{rate_per_second, burst}) {}
 
   // True if a request from `ip` at `now` is within its limit (and counts it).
-  bool Allow(const IpAddress& ip, MonoTime now);
+  bool Allow(const IpAddress& ip, MonoTime now) { return table_.Allow(key_(ip), now); }
 
-  bool unlimited() const { return interval_ == Duration::zero(); }
-  size_t capacity() const { return slot_count_; }
-  // Entries replaced while they still held a partly drained bucket (a sign of a flood).
-  uint64_t evictions() const { return evictions_; }
+  bool unlimited() const { return table_.unlimited(); }
+  size_t capacity() const { return table_.capacity(); }
+  uint64_t evictions() const { return table_.evictions(); }
 
  private:
-  struct Slot {
-    IpAddress key;
-    bool used = false;
-    MonoTime tat{};  // when the bucket will be full again
-  };
-
-  IpAddress KeyOf(const IpAddress& ip) const;
-
-  Duration interval_{};   // time to earn one request
-  Duration tolerance_{};  // burst × interval
-  int ipv6_prefix_bits_;
-  uint64_t seed_;
-  size_t slot_count_;
-  size_t set_mask_;
-  std::unique_ptr<Slot[]> slots_;
-  uint64_t evictions_ = 0;
+  SourceKey key_;
+  RateTable table_;
 };
 
 }  // namespace cv::turn

@@ -83,7 +83,8 @@ void PutU16(uint8_t* p, uint16_t v) {
 }  // namespace
 
 TurnServer::TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbacks& callbacks,
-                       QuotaTracker& quotas, std::shared_ptr<const PeerPolicy> policy,
+                       QuotaTracker& quotas, RequestLimits& limits,
+                       std::shared_ptr<const PeerPolicy> policy,
                        std::shared_ptr<const auth::Authenticator> authenticator,
                        std::span<const uint8_t> nonce_key, uint32_t nonce_lifetime_s,
                        uint32_t worker_id)
@@ -91,6 +92,7 @@ TurnServer::TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbac
       clock_(clock),
       callbacks_(callbacks),
       quotas_(quotas),
+      limits_(limits),
       policy_(std::move(policy)),
       authenticator_(std::move(authenticator)),
       nonces_(nonce_key, nonce_lifetime_s),
@@ -162,7 +164,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
       std::memset(frame + total, 0, padded - total);
       total = padded;
     }
-    CountToClient(*a, len);
+    if (!AdmitToClient(*a, len, now)) return;
     callbacks_.SendToClient(a->tuple, {frame, total});
     return;
   }
@@ -171,6 +173,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
     counters_.Add(Counter::kDropNoPermission);
     return;
   }
+  if (!AdmitToClient(*a, len, now)) return;
   // RFC 8656 §11.3: a Data indication with XOR-PEER-ADDRESS and DATA, built around the payload.
   uint8_t prefix[64];
   MessageBuilder b(prefix);
@@ -198,7 +201,6 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
     PutU16(fp + 4, static_cast<uint16_t>(crc >> 16));
     PutU16(fp + 6, static_cast<uint16_t>(crc));
   }
-  CountToClient(*a, len);
   callbacks_.SendToClient(a->tuple, {msg, total});
 }
 
@@ -206,9 +208,12 @@ void TurnServer::OnTimer(MonoTime now) {
   timers_.Advance(now, [this, now](TimerNode* node) {
     Allocation& a = *static_cast<Allocation*>(node->owner);
     if (a.expires <= now) {
-      CV_INFO("allocation.expired", "alloc=%llx user=%s", static_cast<unsigned long long>(a.id),
-              log::Quote(a.user).c_str());
-      DeleteAllocation(a, Counter::kAllocationsExpired);
+      // An allocation that reached its hard end was refreshed up to the duration cap.
+      const bool capped = a.expires >= a.hard_end;
+      CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=%s",
+              static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
+              log::Quote(a.entitlement.session).c_str(), capped ? "duration_cap" : "lifetime");
+      DeleteAllocation(a, capped ? Counter::kEndedDurationCap : Counter::kAllocationsExpired);
       return;
     }
     Schedule(a, now);
@@ -301,6 +306,18 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   AuthResult auth;
   // RFC 8656 §7.2, step 1: authenticate with the long-term credential mechanism.
   if (!Authenticate(tuple, msg, nullptr, now, &auth)) return;
+  const auth::Entitlement& ent = auth.entitlement;
+  // Allocate rate per source address and per user: 486, as for any other allocation quota.
+  if (LimitScope scope = limits_.AllowAllocate(tuple.client.ip, ent.user, now);
+      scope != LimitScope::kNone) {
+    const bool source = scope == LimitScope::kSource;
+    counters_.Add(source ? Counter::kRateLimitedSource : Counter::kRateLimitedUser);
+    CV_INFO("allocation.refused", "reason=%s user=%s client=%s",
+            source ? "source-rate" : "user-rate", log::Quote(ent.user).c_str(),
+            tuple.client.ToString().c_str());
+    SendError(tuple, msg, error::kAllocationQuotaReached, &auth, now);
+    return;
+  }
   // Step 2: one allocation per 5-tuple (a retransmission was answered from the cache above).
   if (allocations_.count(tuple) != 0) {
     SendError(tuple, msg, error::kAllocationMismatch, &auth, now);
@@ -356,15 +373,21 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
     SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
     return;
   }
-  // Quotas (RFC 8656 §7.2 step 8): per user → 486; the whole relay full → 508.
-  QuotaResult quota = quotas_.Acquire(auth.user);
-  if (quota != QuotaResult::kOk) {
-    bool user = quota == QuotaResult::kUserFull;
-    counters_.Add(user ? Counter::kQuotaUser : Counter::kQuotaTotal);
-    CV_INFO("allocation.refused", "reason=%s user=%s client=%s",
-            user ? "user-quota" : "total-quota", log::Quote(auth.user).c_str(),
+  // Quotas (RFC 8656 §7.2 step 8): per user or per call session → 486; relay full → 508.
+  QuotaClaim claim{ent.user, ent.session, ent.max_allocations_per_user,
+                   ent.max_allocations_per_session};
+  if (QuotaResult quota = quotas_.Acquire(claim); quota != QuotaResult::kOk) {
+    const bool total = quota == QuotaResult::kTotalFull;
+    counters_.Add(total                                ? Counter::kQuotaTotal
+                  : quota == QuotaResult::kSessionFull ? Counter::kQuotaSession
+                                                       : Counter::kQuotaUser);
+    CV_INFO("allocation.refused", "reason=%s user=%s session=%s client=%s",
+            total                                ? "total-quota"
+            : quota == QuotaResult::kSessionFull ? "session-quota"
+                                                 : "user-quota",
+            log::Quote(ent.user).c_str(), log::Quote(ent.session).c_str(),
             tuple.client.ToString().c_str());
-    SendError(tuple, msg, user ? error::kAllocationQuotaReached : error::kInsufficientCapacity,
+    SendError(tuple, msg, total ? error::kInsufficientCapacity : error::kAllocationQuotaReached,
               &auth, now);
     return;
   }
@@ -374,22 +397,24 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   a.id = ++next_allocation_id_;
   a.tuple = tuple;
   a.username = std::string(*msg.GetString(attr::kUsername));
-  a.user = auth.user;
+  a.entitlement = std::move(auth.entitlement);
   a.key = auth.key;
   a.created = now;
+  if (a.entitlement.max_duration_s != 0) a.hard_end = now + seconds(a.entitlement.max_duration_s);
+  a.cap_to_peer = BandwidthCap(a.entitlement.bandwidth_kbps);
+  a.cap_to_client = BandwidthCap(a.entitlement.bandwidth_kbps);
   a.dont_fragment = request.dont_fragment;
   a.timer.owner = &a;
 
   RelayOpenResult opened = callbacks_.OpenRelays(request, &a);
   if (opened.error != 0) {
-    quotas_.Release(auth.user);
+    quotas_.Release(a.user(), a.entitlement.session);
     if (opened.error == error::kInsufficientCapacity) counters_.Add(Counter::kNoRelayPort);
     SendError(tuple, msg, opened.error, &auth, now);
     return;
   }
   a.relays = opened.relays;
-  uint32_t lifetime = ClampLifetime(msg.GetU32(attr::kLifetime));
-  a.expires = now + seconds(lifetime);
+  const uint32_t lifetime = SetExpiry(a, ClampLifetime(msg.GetU32(attr::kLifetime)), now);
   allocations_.emplace(tuple, std::move(owned));
   Schedule(a, now);
   counters_.Add(Counter::kAllocationsCreated);
@@ -413,11 +438,15 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   }
   b.AddXorAddress(attr::kXorMappedAddress, tuple.client);
   FinishAndSend(tuple, msg, b, &auth, now);
-  CV_INFO("allocation.created", "alloc=%llx user=%s client=%s transport=%s relay=%s lifetime=%u",
-          static_cast<unsigned long long>(a.id), log::Quote(a.user).c_str(),
-          tuple.client.ToString().c_str(), TransportName(tuple.transport),
+  CV_INFO("allocation.created",
+          "alloc=%llx user=%s session=%s line=%s plan=%s client=%s transport=%s relay=%s "
+          "lifetime=%u max_duration_s=%u bandwidth_kbps=%u",
+          static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
+          log::Quote(a.entitlement.session).c_str(), log::Quote(a.entitlement.line).c_str(),
+          log::Quote(a.entitlement.plan).c_str(), tuple.client.ToString().c_str(),
+          TransportName(tuple.transport),
           (a.relays[0].handle != kNoRelay ? a.relays[0] : a.relays[1]).address.ToString().c_str(),
-          lifetime);
+          lifetime, a.entitlement.max_duration_s, a.entitlement.bandwidth_kbps);
 }
 
 void TurnServer::HandleRefresh(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
@@ -431,18 +460,20 @@ void TurnServer::HandleRefresh(const FiveTuple& tuple, const MessageView& msg, A
       return;
     }
   }
+  // A refresh extends the allocation up to its duration cap, never past it.
   auto requested = msg.GetU32(attr::kLifetime);
-  uint32_t lifetime = requested && *requested == 0 ? 0 : ClampLifetime(requested);
+  const bool remove = requested && *requested == 0;
+  const uint32_t lifetime = remove ? 0 : SetExpiry(a, ClampLifetime(requested), now);
   MessageBuilder b = StartResponse(msg, true);
   b.AddU32(attr::kLifetime, lifetime);
   FinishAndSend(tuple, msg, b, &auth, now);
-  if (lifetime == 0) {
-    CV_INFO("allocation.deleted", "alloc=%llx user=%s reason=client",
-            static_cast<unsigned long long>(a.id), log::Quote(a.user).c_str());
+  if (remove) {
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=client",
+            static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
+            log::Quote(a.entitlement.session).c_str());
     DeleteAllocation(a, Counter::kAllocationsDeleted);
     return;
   }
-  a.expires = now + seconds(lifetime);
   Schedule(a, now);
 }
 
@@ -572,7 +603,7 @@ void TurnServer::HandleSend(const FiveTuple& tuple, const MessageView& msg, Mono
     counters_.Add(Counter::kDropPeerPolicy);
     return;
   }
-  CountToPeer(a, data->size());
+  if (!AdmitToPeer(a, data->size(), now)) return;
   callbacks_.SendToPeer(*relay, *peer, *data);
 }
 
@@ -603,7 +634,7 @@ void TurnServer::HandleChannelData(const FiveTuple& tuple, std::span<const uint8
     counters_.Add(Counter::kDropPeerPolicy);
     return;
   }
-  CountToPeer(a, frame->data.size());
+  if (!AdmitToPeer(a, frame->data.size(), now)) return;
   callbacks_.SendToPeer(*relay, ch->peer, frame->data);
 }
 
@@ -654,19 +685,43 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
       return false;
     }
     out->key = existing->key;
-    out->user = existing->user;
     return true;
   }
 
   const auth::Authenticator* authenticator = authenticator_.get();
+  if (authenticator == nullptr) {
+    // STUN only: no credentials are configured, so nobody may allocate.
+    counters_.Add(Counter::kAuthUnknownUser);
+    SendChallenge(tuple, msg, error::kUnauthenticated, now);
+    return false;
+  }
+  // A source or user banned after repeated failures learns nothing more: 403 before any check.
+  if (LimitScope ban = limits_.Banned(tuple.client.ip, authenticator->ClaimedUser(*username), now);
+      ban != LimitScope::kNone) {
+    counters_.Add(ban == LimitScope::kSource ? Counter::kAuthBannedSource
+                                             : Counter::kAuthBannedUser);
+    SendError(tuple, msg, error::kForbidden, nullptr, now);
+    return false;
+  }
   auth::Candidates candidates;
-  auth::LookupStatus status = authenticator != nullptr
-                                  ? authenticator->Lookup(*username, unix_now, &candidates)
-                                  : auth::LookupStatus::kUnknownUser;
+  const auth::LookupStatus status = authenticator->Lookup(*username, unix_now, &candidates);
   if (status != auth::LookupStatus::kOk) {
-    counters_.Add(status == auth::LookupStatus::kExpired     ? Counter::kAuthExpired
-                  : status == auth::LookupStatus::kMalformed ? Counter::kAuthMalformed
-                                                             : Counter::kAuthUnknownUser);
+    switch (status) {
+      case auth::LookupStatus::kExpired:
+        counters_.Add(Counter::kAuthExpired);
+        break;
+      case auth::LookupStatus::kMalformed:
+        counters_.Add(Counter::kAuthMalformed);
+        break;
+      case auth::LookupStatus::kUnknownKey:
+        counters_.Add(Counter::kAuthUnknownKey);
+        RecordAuthFailure(tuple, *username, now);
+        break;
+      default:
+        counters_.Add(Counter::kAuthUnknownUser);
+        RecordAuthFailure(tuple, *username, now);
+        break;
+    }
     CV_INFO("auth.refused", "reason=%s user=%s client=%s", auth::LookupStatusName(status),
             log::Quote(*username).c_str(), tuple.client.ToString().c_str());
     SendChallenge(tuple, msg, error::kUnauthenticated, now);
@@ -683,21 +738,50 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
     counters_.Add(Counter::kAuthBadIntegrity);
     CV_INFO("auth.refused", "reason=integrity user=%s client=%s", log::Quote(*username).c_str(),
             tuple.client.ToString().c_str());
+    RecordAuthFailure(tuple, *username, now);
     SendChallenge(tuple, msg, error::kUnauthenticated, now);
     return false;
   }
   out->key = candidates.keys[match];
   auth::Grant grant = authenticator->Authorize(*username, match, unix_now);
-  if (!grant.allowed) {
-    counters_.Add(Counter::kAuthForbidden);
-    CV_INFO("auth.refused", "reason=forbidden detail=%s user=%s client=%s",
-            log::Quote(grant.refusal_reason).c_str(), log::Quote(*username).c_str(),
+  if (!grant.allowed()) {
+    // The credential is genuine but its plan may not relay (or claimless ones are refused):
+    // 403, answered with integrity so the client knows it is final.
+    counters_.Add(grant.refusal == auth::Refusal::kPlanMayNotRelay ? Counter::kAuthPlanRefused
+                  : grant.refusal == auth::Refusal::kClaimlessRefused
+                      ? Counter::kAuthClaimlessRefused
+                      : Counter::kAuthForbidden);
+    CV_INFO("auth.refused", "reason=%s plan=%s user=%s client=%s", auth::RefusalName(grant.refusal),
+            log::Quote(grant.entitlement.plan).c_str(), log::Quote(*username).c_str(),
             tuple.client.ToString().c_str());
     SendError(tuple, msg, error::kForbidden, out, now);
     return false;
   }
-  out->user = std::move(grant.user);
-  return true;
+  out->entitlement = std::move(grant.entitlement);
+  return Admit(tuple, msg, *out, now);
+}
+
+bool TurnServer::Admit(const FiveTuple& tuple, const MessageView& msg, const AuthResult& auth,
+                       MonoTime now) {
+  if (!revocations_.Revoked(auth.entitlement, clock_.UnixNow())) return true;
+  counters_.Add(Counter::kAuthRevoked);
+  CV_INFO("auth.refused", "reason=revoked user=%s session=%s client=%s",
+          log::Quote(auth.entitlement.user).c_str(), log::Quote(auth.entitlement.session).c_str(),
+          tuple.client.ToString().c_str());
+  SendError(tuple, msg, error::kForbidden, &auth, now);
+  return false;
+}
+
+void TurnServer::RecordAuthFailure(const FiveTuple& tuple, std::string_view username,
+                                   MonoTime now) {
+  const std::string claimed =
+      authenticator_ != nullptr ? authenticator_->ClaimedUser(username) : std::string();
+  LimitScope banned = limits_.RecordAuthFailure(tuple.client.ip, claimed, now);
+  if (banned == LimitScope::kNone) return;
+  counters_.Add(Counter::kAuthBansImposed);
+  CV_WARN("auth.banned", "scope=%s user=%s client=%s",
+          banned == LimitScope::kSource ? "source" : "user", log::Quote(claimed).c_str(),
+          tuple.client.ToString().c_str());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,6 +857,47 @@ uint32_t TurnServer::ClampLifetime(std::optional<uint32_t> requested) const {
 
 void TurnServer::Schedule(Allocation& a, MonoTime now) { timers_.Schedule(&a.timer, a.Sweep(now)); }
 
+uint32_t TurnServer::SetExpiry(Allocation& a, uint32_t lifetime_s, MonoTime now) {
+  a.expires = std::min(now + seconds(lifetime_s), a.hard_end);
+  const auto left = std::chrono::ceil<seconds>(a.expires - now).count();
+  return static_cast<uint32_t>(std::max<int64_t>(left, 0));
+}
+
+size_t TurnServer::Revoke(RevocationKind kind, std::string_view id, int64_t until) {
+  revocations_.Add(kind, id, until, clock_.UnixNow());
+  std::vector<Allocation*> doomed;
+  for (auto& [tuple, a] : allocations_) {
+    if (revocations_.Matches(kind, id, a->entitlement)) doomed.push_back(a.get());
+  }
+  for (Allocation* a : doomed) {
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=revoked",
+            static_cast<unsigned long long>(a->id), log::Quote(a->user()).c_str(),
+            log::Quote(a->entitlement.session).c_str());
+    DeleteAllocation(*a, Counter::kEndedRevoked);
+  }
+  return doomed.size();
+}
+
+bool TurnServer::LiftRevocation(RevocationKind kind, std::string_view id) {
+  return revocations_.Lift(kind, id);
+}
+
+bool TurnServer::EndAllocation(uint64_t id) {
+  for (auto& [tuple, a] : allocations_) {
+    if (a->id != id) continue;
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=operator",
+            static_cast<unsigned long long>(a->id), log::Quote(a->user()).c_str(),
+            log::Quote(a->entitlement.session).c_str());
+    DeleteAllocation(*a, Counter::kEndedByOperator);
+    return true;
+  }
+  return false;
+}
+
+void TurnServer::VisitAllocations(const std::function<void(const Allocation&)>& visit) const {
+  for (const auto& [tuple, a] : allocations_) visit(*a);
+}
+
 void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   auto it = allocations_.find(a.tuple);
   if (it == allocations_.end() || it->second.get() != &a) return;
@@ -780,7 +905,7 @@ void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   callbacks_.CloseRelays(a);
   for (Relay& r : a.relays) r.handle = kNoRelay;
   a.deleted = true;
-  quotas_.Release(a.user);
+  quotas_.Release(a.user(), a.entitlement.session);
   counters_.Add(reason);
   graveyard_.push_back(std::move(it->second));
   allocations_.erase(it);
@@ -793,18 +918,28 @@ uint16_t TurnServer::PeerError(const Allocation& a, const IpAddress& peer) {
   return 0;
 }
 
-void TurnServer::CountToPeer(Allocation& a, size_t bytes) {
+bool TurnServer::AdmitToPeer(Allocation& a, size_t bytes, MonoTime now) {
+  if (!a.cap_to_peer.Allow(bytes, now)) {
+    counters_.Add(Counter::kDropBandwidth);
+    return false;
+  }
   a.traffic.packets_to_peer++;
   a.traffic.bytes_to_peer += bytes;
   counters_.Add(Counter::kClientToPeerPackets);
   counters_.Add(Counter::kClientToPeerBytes, bytes);
+  return true;
 }
 
-void TurnServer::CountToClient(Allocation& a, size_t bytes) {
+bool TurnServer::AdmitToClient(Allocation& a, size_t bytes, MonoTime now) {
+  if (!a.cap_to_client.Allow(bytes, now)) {
+    counters_.Add(Counter::kDropBandwidth);
+    return false;
+  }
   a.traffic.packets_to_client++;
   a.traffic.bytes_to_client += bytes;
   counters_.Add(Counter::kPeerToClientPackets);
   counters_.Add(Counter::kPeerToClientBytes, bytes);
+  return true;
 }
 
 bool TurnServer::PeerAllowed(const IpAddress& peer) {

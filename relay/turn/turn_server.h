@@ -2,11 +2,20 @@
 // threads: the net layer feeds it packets and time, and it answers through TurnCallbacks.
 //
 // Threading: a TurnServer and every Allocation in it belong to one worker thread; only that
-// thread may call its methods. The QuotaTracker it is given is shared and thread-safe; the
-// Authenticator and PeerPolicy are shared read-only.
+// thread may call its methods. The QuotaTracker and RequestLimits it is given are shared and
+// thread-safe; the Authenticator and PeerPolicy are shared read-only.
+//
+// What a credential's entitlement makes it enforce (auth::Entitlement):
+//   - a refused grant (plan may not relay, claimless refused) → 403;
+//   - a revoked user or call session → 403 for new allocations; live ones end at once;
+//   - concurrent allocations per user and per call session → 486; Allocate rate per source and
+//     per user → 486; repeated failed authentication → a short ban (403);
+//   - bandwidth: payload bytes per direction over the cap are dropped (counted);
+//   - duration: an allocation ends at creation + max_duration_s however often it is refreshed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -24,6 +33,8 @@
 #include "relay/turn/peer_policy.h"
 #include "relay/turn/quota.h"
 #include "relay/turn/rate_limiter.h"
+#include "relay/turn/request_limits.h"
+#include "relay/turn/revocations.h"
 #include "relay/turn/timer_wheel.h"
 #include "relay/turn/transaction_cache.h"
 
@@ -81,7 +92,7 @@ inline constexpr size_t kPeerTailroom = 12;
 class TurnServer {
  public:
   TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbacks& callbacks,
-             QuotaTracker& quotas, std::shared_ptr<const PeerPolicy> policy,
+             QuotaTracker& quotas, RequestLimits& limits, std::shared_ptr<const PeerPolicy> policy,
              std::shared_ptr<const auth::Authenticator> authenticator,
              std::span<const uint8_t> nonce_key, uint32_t nonce_lifetime_s, uint32_t worker_id);
   ~TurnServer();
@@ -108,6 +119,14 @@ class TurnServer {
   // Deletes every allocation (shutdown).
   void DeleteAll(MonoTime now);
 
+  // Revokes a user or call session until `until` (Unix seconds): ends their live allocations and
+  // refuses new ones. Returns how many allocations ended.
+  size_t Revoke(RevocationKind kind, std::string_view id, int64_t until);
+  bool LiftRevocation(RevocationKind kind, std::string_view id);
+  // Ends the allocation with this id (operator request). False when there is none.
+  bool EndAllocation(uint64_t id);
+  void VisitAllocations(const std::function<void(const Allocation&)>& visit) const;
+
   size_t allocation_count() const { return allocations_.size(); }
   const TurnCounters& counters() const { return counters_; }
   // For the net layer, which counts its own drops in the same set (same thread).
@@ -117,7 +136,7 @@ class TurnServer {
  private:
   struct AuthResult {
     auth::Key key;
-    std::string user;
+    auth::Entitlement entitlement;  // filled for a new allocation only
     bool sha256 = false;
   };
 
@@ -149,26 +168,39 @@ class TurnServer {
                      MonoTime now);
   bool AllowUnauthenticated(const FiveTuple& tuple, MonoTime now);
 
+  // Refuses an authenticated requester the authenticator would let in: revocations. On refusal
+  // it has answered 403 and returns false.
+  bool Admit(const FiveTuple& tuple, const stun::MessageView& msg, const AuthResult& auth,
+             MonoTime now);
+  // Counts a failed authentication toward a ban of the source and the claimed user.
+  void RecordAuthFailure(const FiveTuple& tuple, std::string_view username, MonoTime now);
+
   void Schedule(Allocation& a, MonoTime now);
+  // Sets a's lifetime to `lifetime_s` from now, but never past its hard end; returns the
+  // seconds granted (rounded up), for the LIFETIME attribute.
+  uint32_t SetExpiry(Allocation& a, uint32_t lifetime_s, MonoTime now);
   void DeleteAllocation(Allocation& a, Counter reason);
   bool PeerAllowed(const IpAddress& peer);
   // 0 when `a` may reach `peer`; else 403 (policy) or 443 (no relay of that family).
   uint16_t PeerError(const Allocation& a, const IpAddress& peer);
-  // Per-allocation (for metering) and per-worker traffic counts.
-  void CountToPeer(Allocation& a, size_t bytes);
-  void CountToClient(Allocation& a, size_t bytes);
+  // The bandwidth cap, then per-allocation (for metering) and per-worker traffic counts. False
+  // (and counted as a drop) when the packet is over the cap.
+  bool AdmitToPeer(Allocation& a, size_t bytes, MonoTime now);
+  bool AdmitToClient(Allocation& a, size_t bytes, MonoTime now);
   uint32_t ClampLifetime(std::optional<uint32_t> requested) const;
 
   TurnConfig config_;
   const Clock& clock_;
   TurnCallbacks& callbacks_;
   QuotaTracker& quotas_;
+  RequestLimits& limits_;
   std::shared_ptr<const PeerPolicy> policy_;
   std::shared_ptr<const auth::Authenticator> authenticator_;
   NonceFactory nonces_;
   SourceRateLimiter unauth_limiter_;
   TimerWheel timers_;
   TransactionCache transactions_;
+  RevocationTable revocations_;
   TurnCounters counters_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, FiveTupleHash> allocations_;
   std::vector<std::unique_ptr<Allocation>> graveyard_;

@@ -180,6 +180,28 @@ TEST_F(ConfigTest, EverySupportedKeyParsesIntoItsField) {
        }},
       {"no-stdout-log", [](const Config& c) { return c.no_stdout_log; }},
       {"pidfile=/run/cvrelay.pid", [](const Config& c) { return c.pidfile == "/run/cvrelay.pid"; }},
+      {"auth-secrets-file=/etc/cvrelay/secrets",
+       [](const Config& c) {
+         return c.auth_secrets_file == "/etc/cvrelay/secrets" && c.use_auth_secret;
+       }},
+      {"plans-file=/etc/cvrelay/plans.json",
+       [](const Config& c) { return c.plans_file == "/etc/cvrelay/plans.json"; }},
+      {"claimless-plan=trial", [](const Config& c) { return c.claimless_plan == "trial"; }},
+      {"claimless-plan=none", [](const Config& c) { return c.claimless_plan.empty(); }},
+      {"allocate-rate=2.5", [](const Config& c) { return c.allocate_rate == 2.5; }},
+      {"allocate-burst=9", [](const Config& c) { return c.allocate_burst == 9; }},
+      {"user-allocate-rate=0", [](const Config& c) { return c.user_allocate_rate == 0; }},
+      {"user-allocate-burst=4", [](const Config& c) { return c.user_allocate_burst == 4; }},
+      {"auth-failure-limit=3", [](const Config& c) { return c.auth_failure_limit == 3; }},
+      {"user-auth-failure-limit=0", [](const Config& c) { return c.user_auth_failure_limit == 0; }},
+      {"auth-failure-window=120", [](const Config& c) { return c.auth_failure_window == 120; }},
+      {"auth-ban-time=15", [](const Config& c) { return c.auth_ban_time == 15; }},
+      {"admin-ip=::1", [](const Config& c) { return c.admin_ip == Ip("::1"); }},
+      {"admin-port=0", [](const Config& c) { return c.admin_port == 0; }},
+      {"admin-token=0123456789abcdef",
+       [](const Config& c) { return c.admin_token == "0123456789abcdef"; }},
+      {"admin-token-file=/etc/cvrelay/admin-token",
+       [](const Config& c) { return c.admin_token_file == "/etc/cvrelay/admin-token"; }},
   };
   std::set<std::string> covered;
   for (const Case& tc : cases) {
@@ -625,8 +647,8 @@ TEST_F(ConfigTest, ValidateRejectsEachContradiction) {
        },
        "no-auth and user accounts contradict each other; remove no-auth or the user lines"},
       {[](Config& c) { c.static_auth_secrets.clear(); },
-       "use-auth-secret needs at least one static-auth-secret (cvrelay has no database to read "
-       "secrets from)"},
+       "use-auth-secret needs at least one static-auth-secret or an auth-secrets-file (cvrelay "
+       "has no database to read secrets from)"},
       {[](Config& c) {
          c.use_auth_secret = false;
          c.lt_cred_mech = true;

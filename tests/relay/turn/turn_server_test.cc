@@ -22,33 +22,45 @@ namespace attr = stun::attr;
 
 constexpr char kRealm[] = "example.org";
 
-// Static users; enough to drive TurnServer. The real authenticators are tested in auth-plugin.
+// Static users with a fixed entitlement each; enough to drive TurnServer. The real
+// authenticator is tested in auth-plugin.
 class FakeAuthenticator final : public auth::Authenticator {
  public:
-  void AddUser(const std::string& name, const std::string& password, bool allowed = true) {
+  void AddUser(const std::string& name, const std::string& password,
+               auth::Refusal refusal = auth::Refusal::kNone, auth::Entitlement ent = {}) {
     auth::Key key;
     auto md5 = stun::LongTermKeyMd5(name, kRealm, password);
     std::copy(md5.begin(), md5.end(), key.bytes.begin());
-    users_[name] = {key, allowed};
+    if (ent.user.empty()) ent.user = name;
+    users_[name] = {key, refusal, std::move(ent)};
   }
   std::string_view realm() const override { return kRealm; }
   auth::LookupStatus Lookup(std::string_view username, int64_t,
                             auth::Candidates* out) const override {
     auto it = users_.find(std::string(username));
     if (it == users_.end()) return auth::LookupStatus::kUnknownUser;
-    out->keys[0] = it->second.first;
+    out->keys[0] = it->second.key;
     out->count = 1;
     return auth::LookupStatus::kOk;
   }
   auth::Grant Authorize(std::string_view username, size_t, int64_t) const override {
+    const User& u = users_.at(std::string(username));
     auth::Grant g;
-    g.user = std::string(username);
-    g.allowed = users_.at(std::string(username)).second;
+    g.refusal = u.refusal;
+    g.entitlement = u.entitlement;
     return g;
+  }
+  std::string ClaimedUser(std::string_view username) const override {
+    return std::string(username);
   }
 
  private:
-  std::map<std::string, std::pair<auth::Key, bool>> users_;
+  struct User {
+    auth::Key key;
+    auth::Refusal refusal;
+    auth::Entitlement entitlement;
+  };
+  std::map<std::string, User> users_;
 };
 
 struct Sent {
@@ -125,15 +137,19 @@ class TurnServerTest : public ::testing::Test {
     auth_ = std::make_shared<FakeAuthenticator>();
     auth_->AddUser("alice", "secret");
     auth_->AddUser("bob", "hunter2");
-    auth_->AddUser("freeloader", "x", /*allowed=*/false);
+    auth_->AddUser("freeloader", "x", auth::Refusal::kPlanMayNotRelay);
+    for (const auto& [name, ent] : extra_users_)
+      auth_->AddUser(name, "pw", auth::Refusal::kNone, ent);
     PeerPolicyConfig policy;
     policy.allow_loopback = false;
     quotas_ = std::make_unique<QuotaTracker>(user_quota_, total_quota_);
+    limits_ = std::make_unique<RequestLimits>(limits_config_, /*seed=*/42);
     server_.reset();
     std::array<uint8_t, 32> key{};
     key[0] = 7;
-    server_ = std::make_unique<TurnServer>(
-        config_, clock_, net_, *quotas_, std::make_shared<PeerPolicy>(policy), auth_, key, 600, 0);
+    server_ =
+        std::make_unique<TurnServer>(config_, clock_, net_, *quotas_, *limits_,
+                                     std::make_shared<PeerPolicy>(policy), auth_, key, 600, 0);
   }
 
   FiveTuple Client(uint16_t port = 40000) {
@@ -225,7 +241,8 @@ class TurnServerTest : public ::testing::Test {
                    password));
   }
 
-  Response ChannelBind(const FiveTuple& tuple, uint16_t channel, const std::string& peer) {
+  Response ChannelBind(const FiveTuple& tuple, uint16_t channel, const std::string& peer,
+                       const std::string& user = "alice", const std::string& password = "secret") {
     auto addr = *SocketAddress::Parse(peer);
     return Exchange(tuple, Request(
                                Method::kChannelBind,
@@ -233,7 +250,30 @@ class TurnServerTest : public ::testing::Test {
                                  b.AddChannelNumber(channel);
                                  b.AddXorAddress(attr::kXorPeerAddress, addr);
                                },
-                               "alice", "secret"));
+                               user, password));
+  }
+
+  // A client on another address (nonces are bound to the address: Challenge() it first).
+  FiveTuple ClientAt(const std::string& ip, uint16_t port = 40000) {
+    FiveTuple t = Client(port);
+    t.client = *SocketAddress::Parse(ip + ":" + std::to_string(port));
+    return t;
+  }
+
+  // Sends `count` ChannelData frames of `size` payload bytes, one every `gap`; returns the
+  // payload bytes that reached the peer.
+  size_t Stream(const FiveTuple& c, uint16_t channel, size_t size, int count, Duration gap) {
+    std::vector<uint8_t> frame(stun::kChannelDataHeaderSize + size, 0x55);
+    stun::WriteChannelDataHeader(channel, static_cast<uint16_t>(size), frame.data());
+    size_t before = 0;
+    for (const PeerSent& p : net_.to_peer) before += p.data.size();
+    for (int i = 0; i < count; ++i) {
+      server_->OnClientPacket(c, frame, clock_.Now());
+      clock_.Advance(gap);
+    }
+    size_t after = 0;
+    for (const PeerSent& p : net_.to_peer) after += p.data.size();
+    return after - before;
   }
 
   Response Refresh(const FiveTuple& tuple, std::optional<uint32_t> lifetime,
@@ -264,6 +304,18 @@ class TurnServerTest : public ::testing::Test {
   FakeNet net_;
   std::shared_ptr<FakeAuthenticator> auth_;
   std::unique_ptr<QuotaTracker> quotas_;
+  static RequestLimitsConfig Unlimited() {
+    RequestLimitsConfig c;
+    c.allocate_rate_per_source = 0;
+    c.allocate_rate_per_user = 0;
+    c.auth_failures_per_source = 0;
+    c.auth_failures_per_user = 0;
+    return c;
+  }
+  RequestLimitsConfig limits_config_ = Unlimited();  // a test may set limits, then Rebuild()
+  std::unique_ptr<RequestLimits> limits_;
+  // Users with password "pw" and the given entitlement, added by Rebuild().
+  std::map<std::string, auth::Entitlement> extra_users_;
   std::unique_ptr<TurnServer> server_;
   std::string nonce_;
   uint64_t txn_ = 0;
@@ -368,7 +420,7 @@ TEST_F(TurnServerTest, AuthorizationRefusalGets403WithIntegrity) {
   EXPECT_EQ(r.error(), 403);
   EXPECT_TRUE(r.view.VerifyIntegrity(stun::LongTermKeyMd5("freeloader", kRealm, "x")));
   EXPECT_EQ(server_->allocation_count(), 0u);
-  EXPECT_EQ(Count(Counter::kAuthForbidden), 1u);
+  EXPECT_EQ(Count(Counter::kAuthPlanRefused), 1u);
 }
 
 TEST_F(TurnServerTest, ExpiredNonceGets438WithAFreshNonce) {
@@ -917,6 +969,248 @@ TEST_F(TurnServerTest, ChurnLeavesNoAllocationSocketOrQuotaBehind) {
   EXPECT_EQ(quotas_->total(), 0u);
   EXPECT_EQ(Count(Counter::kAllocationsCreated), 200u);
   EXPECT_EQ(Count(Counter::kAllocationsDeleted), 200u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entitlements: plan refusals, per-session caps, duration and bandwidth caps, revocation, and
+// request limits.
+
+auth::Entitlement Ent(const std::string& session, uint32_t per_user = 0, uint32_t per_session = 0,
+                      uint32_t kbps = 0, uint32_t max_duration_s = 0) {
+  auth::Entitlement e;
+  e.session = session;
+  e.plan = "pro";
+  e.claims = true;
+  e.max_allocations_per_user = per_user;
+  e.max_allocations_per_session = per_session;
+  e.bandwidth_kbps = kbps;
+  e.max_duration_s = max_duration_s;
+  return e;
+}
+
+TEST_F(TurnServerTest, PlanCapOnAllocationsPerUserGets486) {
+  extra_users_["carol"] = Ent("s1", /*per_user=*/1);
+  Rebuild();
+  Allocated(Client(1), "carol", "pw");
+  FiveTuple second = Client(2);
+  Challenge(second);
+  Response r = Allocate(second, "carol", "pw");
+  EXPECT_EQ(r.error(), 486);
+  EXPECT_EQ(Count(Counter::kQuotaUser), 1u);
+}
+
+TEST_F(TurnServerTest, PerCallSessionCapGets486AndFreesOnDelete) {
+  extra_users_["carol"] = Ent("s1", /*per_user=*/0, /*per_session=*/2);
+  Rebuild();
+  Allocated(Client(1), "carol", "pw");
+  Allocated(Client(2), "carol", "pw");
+  FiveTuple third = Client(3);
+  Challenge(third);
+  EXPECT_EQ(Allocate(third, "carol", "pw").error(), 486);
+  EXPECT_EQ(Count(Counter::kQuotaSession), 1u);
+  EXPECT_EQ(quotas_->ForSession("carol", "s1"), 2u);
+  Challenge(Client(1));  // nonces are bound to the client's address and port
+  ASSERT_TRUE(Refresh(Client(1), 0, "carol", "pw").success());
+  FiveTuple fourth = Client(4);
+  Challenge(fourth);
+  EXPECT_TRUE(Allocate(fourth, "carol", "pw").success());
+}
+
+TEST_F(TurnServerTest, DurationCapEndsTheAllocationHoweverOftenItIsRefreshed) {
+  extra_users_["carol"] = Ent("s1", 0, 0, 0, /*max_duration_s=*/100);
+  Rebuild();
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c, "carol", "pw");
+  ASSERT_TRUE(r.success());
+  EXPECT_EQ(r.view.GetU32(attr::kLifetime), 100u) << "lifetime never promises past the cap";
+  clock_.Advance(seconds(60));
+  server_->OnTimer(clock_.Now());
+  Response refreshed = Refresh(c, 600, "carol", "pw");
+  ASSERT_TRUE(refreshed.success());
+  EXPECT_EQ(refreshed.view.GetU32(attr::kLifetime), 40u);
+  clock_.Advance(seconds(39));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  clock_.Advance(seconds(2));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(Count(Counter::kEndedDurationCap), 1u);
+  EXPECT_EQ(Count(Counter::kAllocationsExpired), 0u);
+  EXPECT_EQ(Refresh(c, 600, "carol", "pw").error(), 437);
+}
+
+TEST_F(TurnServerTest, BandwidthCapHoldsTheRateInBothDirections) {
+  // 800 kbit/s = 100,000 bytes/s; offered: 1000 bytes every millisecond = 1,000,000 bytes/s.
+  extra_users_["carol"] = Ent("s1", 0, 0, /*kbps=*/800);
+  Rebuild();
+  FiveTuple c = Client();
+  Allocated(c, "carol", "pw");
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:3478", "carol", "pw").success());
+  const size_t passed = Stream(c, 0x4000, 1000, 5000, milliseconds(1));
+  // Five seconds at the cap plus at most one bucket (200 ms at the cap, or 16 KiB).
+  EXPECT_GE(passed, 500'000u);
+  EXPECT_LE(passed, 500'000u + 20'000u + 1000u);
+  EXPECT_GT(Count(Counter::kDropBandwidth), 4000u);
+
+  size_t to_client_before = net_.to_client.size();
+  for (int i = 0; i < 5000; ++i) {
+    PeerSends("8.8.8.8:3478", std::vector<uint8_t>(1000, 7));
+    clock_.Advance(milliseconds(1));
+  }
+  const size_t delivered = (net_.to_client.size() - to_client_before) * 1000;
+  EXPECT_GE(delivered, 500'000u);
+  EXPECT_LE(delivered, 521'000u);
+}
+
+TEST_F(TurnServerTest, UncappedAllocationRelaysEverything) {
+  FiveTuple c = Client();
+  Allocated(c);
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:3478").success());
+  EXPECT_EQ(Stream(c, 0x4000, 1000, 1000, milliseconds(1)), 1'000'000u);
+  EXPECT_EQ(Count(Counter::kDropBandwidth), 0u);
+}
+
+TEST_F(TurnServerTest, RevokedUserLosesLiveAllocationsAndIsRefusedUntilTheRevocationEnds) {
+  FiveTuple c = Client();
+  Allocated(c);
+  EXPECT_EQ(server_->Revoke(RevocationKind::kUser, "alice", clock_.UnixNow() + 60), 1u);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(Count(Counter::kEndedRevoked), 1u);
+  EXPECT_EQ(quotas_->total(), 0u);
+  FiveTuple again = Client(2);
+  Challenge(again);
+  Response r = Allocate(again, "alice", "secret");
+  EXPECT_EQ(r.error(), 403);
+  EXPECT_TRUE(r.view.VerifyIntegrity(stun::LongTermKeyMd5("alice", kRealm, "secret")));
+  EXPECT_EQ(Count(Counter::kAuthRevoked), 1u);
+  clock_.Advance(seconds(61));
+  FiveTuple later = Client(3);
+  Challenge(later);
+  EXPECT_TRUE(Allocate(later, "alice", "secret").success());
+}
+
+TEST_F(TurnServerTest, RevokedSessionEndsOnlyThatSessionAndCanBeLifted) {
+  extra_users_["carol"] = Ent("s1");
+  extra_users_["dave"] = Ent("s2");
+  Rebuild();
+  Allocated(Client(1), "carol", "pw");
+  Allocated(Client(2), "dave", "pw");
+  EXPECT_EQ(server_->Revoke(RevocationKind::kSession, "s1", clock_.UnixNow() + 600), 1u);
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_TRUE(server_->LiftRevocation(RevocationKind::kSession, "s1"));
+  EXPECT_FALSE(server_->LiftRevocation(RevocationKind::kSession, "s1"));
+  Allocated(Client(3), "carol", "pw");
+  EXPECT_EQ(server_->allocation_count(), 2u);
+}
+
+TEST_F(TurnServerTest, OperatorEndsOneAllocationById) {
+  Allocated(Client(1));
+  Allocated(Client(2));
+  std::vector<uint64_t> ids;
+  server_->VisitAllocations([&](const Allocation& a) { ids.push_back(a.id); });
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_TRUE(server_->EndAllocation(ids[0]));
+  EXPECT_FALSE(server_->EndAllocation(ids[0]));
+  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(Count(Counter::kEndedByOperator), 1u);
+}
+
+TEST_F(TurnServerTest, AllocateRateIsLimitedPerSourceAddressAcrossPorts) {
+  limits_config_.allocate_rate_per_source = 1;
+  limits_config_.allocate_burst_per_source = 2;
+  Rebuild();
+  Allocated(Client(1));
+  Allocated(Client(2));
+  FiveTuple third = Client(3);
+  Challenge(third);
+  EXPECT_EQ(Allocate(third, "bob", "hunter2").error(), 486) << "a new port is the same source";
+  EXPECT_EQ(Count(Counter::kRateLimitedSource), 1u);
+  FiveTuple elsewhere = ClientAt("203.0.113.99");
+  Challenge(elsewhere);
+  EXPECT_TRUE(Allocate(elsewhere, "bob", "hunter2").success());
+  clock_.Advance(seconds(1));
+  FiveTuple later = Client(4);
+  Challenge(later);
+  EXPECT_TRUE(Allocate(later, "bob", "hunter2").success());
+}
+
+TEST_F(TurnServerTest, AllocateRateIsLimitedPerUserAcrossAddresses) {
+  limits_config_.allocate_rate_per_user = 1;
+  limits_config_.allocate_burst_per_user = 1;
+  Rebuild();
+  Allocated(ClientAt("203.0.113.1"));
+  FiveTuple other = ClientAt("203.0.113.2");
+  Challenge(other);
+  EXPECT_EQ(Allocate(other, "alice", "secret").error(), 486);
+  EXPECT_EQ(Count(Counter::kRateLimitedUser), 1u);
+  EXPECT_TRUE(Allocate(other, "bob", "hunter2").success()) << "other users are not affected";
+}
+
+TEST_F(TurnServerTest, RepeatedAuthFailuresBanTheSourceForTheBanTime) {
+  limits_config_.auth_failures_per_source = 3;
+  limits_config_.auth_failure_window_s = 60;
+  limits_config_.auth_ban_s = 30;
+  Rebuild();
+  FiveTuple c = Client();
+  Challenge(c);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Allocate(c, "alice", "guess").error(), 401);
+  EXPECT_EQ(Count(Counter::kAuthBansImposed), 1u);
+  Response banned = Allocate(c, "alice", "secret");
+  EXPECT_EQ(banned.error(), 403) << "even the right password is refused during the ban";
+  EXPECT_EQ(Count(Counter::kAuthBannedSource), 1u);
+  FiveTuple other_port = Client(2);
+  Challenge(other_port);
+  EXPECT_EQ(Allocate(other_port, "bob", "hunter2").error(), 403) << "the ban is per address";
+  clock_.Advance(seconds(31));
+  Challenge(c);
+  EXPECT_TRUE(Allocate(c, "alice", "secret").success());
+}
+
+TEST_F(TurnServerTest, RepeatedAuthFailuresForOneUserBanThatUserFromEverywhere) {
+  limits_config_.auth_failures_per_user = 3;
+  limits_config_.auth_ban_s = 30;
+  Rebuild();
+  for (int i = 0; i < 3; ++i) {
+    FiveTuple c = ClientAt("198.18.0." + std::to_string(i + 1));
+    Challenge(c);
+    EXPECT_EQ(Allocate(c, "alice", "guess").error(), 401);
+  }
+  FiveTuple fresh = ClientAt("203.0.113.7");
+  Challenge(fresh);
+  EXPECT_EQ(Allocate(fresh, "alice", "secret").error(), 403);
+  EXPECT_EQ(Count(Counter::kAuthBannedUser), 1u);
+  EXPECT_TRUE(Allocate(fresh, "bob", "hunter2").success());
+}
+
+TEST_F(TurnServerTest, FailuresWithoutAValidNonceNeverCountTowardABan) {
+  // A spoofed source never sees the nonce sent to the real address, so it cannot get it banned.
+  limits_config_.auth_failures_per_source = 1;
+  Rebuild();
+  FiveTuple c = Client();
+  nonce_ = "forged-nonce-forged-nonce-forged";
+  for (int i = 0; i < 5; ++i) Allocate(c, "alice", "guess");
+  EXPECT_EQ(Count(Counter::kAuthBansImposed), 0u);
+  Challenge(c);
+  EXPECT_TRUE(Allocate(c, "alice", "secret").success());
+}
+
+TEST_F(TurnServerTest, AllocationCarriesItsEntitlementForListing) {
+  auth::Entitlement e = Ent("s9", 0, 0, 256, 0);
+  e.line = "work";
+  extra_users_["carol"] = e;
+  Rebuild();
+  Allocated(Client(), "carol", "pw");
+  int seen = 0;
+  server_->VisitAllocations([&](const Allocation& a) {
+    ++seen;
+    EXPECT_EQ(a.user(), "carol");
+    EXPECT_EQ(a.entitlement.session, "s9");
+    EXPECT_EQ(a.entitlement.line, "work");
+    EXPECT_EQ(a.entitlement.plan, "pro");
+    EXPECT_TRUE(a.cap_to_peer.capped());
+  });
+  EXPECT_EQ(seen, 1);
 }
 
 }  // namespace
