@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <vector>
@@ -213,6 +214,88 @@ TEST_F(CoturnClientsTest, StaticLongTermUserRelaysLosslessly) {
   StartPeer();
   ExpectLossless(
       Uclient({"-u", "operator", "-w", "op-pass", "-c", "-m", "2", "-n", "200", "-z", "5"}), 400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entitlement-aware credentials, minted by `cvctl mint`, in coturn's clients and in coturn itself.
+
+struct Minted {
+  std::string username, credential;
+};
+
+Minted CvctlMint(std::vector<std::string> flags) {
+  std::vector<std::string> argv = {BinaryPath("cvctl"), "mint", "--secret", kSecret};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  RunResult r = RunCommand(argv, seconds(10));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  if (j.is_discarded()) return {};
+  return {j["username"].get<std::string>(), j["credential"].get<std::string>()};
+}
+
+TEST_F(CoturnClientsTest, FreePlanCredentialGets403FromCvrelay) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  Minted m = CvctlMint({"--user", "fiona", "--plan", "free", "--ttl", "600"});
+  RunResult r = Uclient({"-u", m.username, "-w", m.credential, "-c", "-m", "1", "-n", "20"});
+  EXPECT_LE(ParseUclient(r.output).received, 0) << r.output;
+  EXPECT_NE(r.output.find("error 403"), std::string::npos) << r.output;
+  EXPECT_NE(relay_.process().Output().find("reason=plan_may_not_relay"), std::string::npos)
+      << relay_.process().Output();
+  EXPECT_EQ(relay_.process().Output().find("allocation.created"), std::string::npos);
+}
+
+TEST_F(CoturnClientsTest, TrialAndProCredentialsRelayLosslessly) {
+  StartRelay({"--allow-loopback-peers"});
+  StartPeer();
+  for (const char* plan : {"trial", "pro"}) {
+    Minted m = CvctlMint({"--user", "paula", "--plan", plan, "--video", "--group", "6"});
+    ExpectLossless(
+        Uclient({"-u", m.username, "-w", m.credential, "-c", "-m", "3", "-n", "200", "-z", "5"}),
+        600);
+  }
+}
+
+TEST_F(CoturnClientsTest, StockCoturnAcceptsTheSameCredential) {
+  // coturn checks only the expiry and the HMAC of a REST username, so a CallVault credential
+  // with claims works there unchanged.
+  const uint16_t port = FreeUdpPort();
+  Process coturn;
+  ASSERT_TRUE(coturn.Start(
+      {"/usr/bin/turnserver", "-n", "--listening-ip=127.0.0.1",
+       "--listening-port=" + std::to_string(port), "--relay-ip=127.0.0.1", "--min-port=41000",
+       "--max-port=41999", "--use-auth-secret", "--static-auth-secret=" + std::string(kSecret),
+       "--realm=" + std::string(kRealm), "--allow-loopback-peers", "--no-tls", "--no-dtls",
+       "--no-tcp", "--no-cli", "--log-file=stdout", "--simple-log"}));
+  ASSERT_TRUE(coturn.WaitForOutput("Total General servers", seconds(10)) ||
+              coturn.WaitForOutput("listener opened on", seconds(1)))
+      << coturn.Output();
+  StartPeer();
+  Minted m = CvctlMint({"--user", "carla", "--plan", "pro", "--session", "c1", "--kid", "k1"});
+  std::vector<std::string> argv = {"/usr/bin/turnutils_uclient",
+                                   "-u",
+                                   m.username,
+                                   "-w",
+                                   m.credential,
+                                   "-c",
+                                   "-m",
+                                   "2",
+                                   "-n",
+                                   "100",
+                                   "-z",
+                                   "5",
+                                   "-e",
+                                   "127.0.0.1",
+                                   "-r",
+                                   std::to_string(peer_port_),
+                                   "-p",
+                                   std::to_string(port),
+                                   "127.0.0.1"};
+  RunResult r = RunCommand(argv, seconds(60));
+  UclientStats s = ParseUclient(r.output);
+  EXPECT_GE(s.sent, 200) << r.output << coturn.Output();
+  EXPECT_EQ(s.received, s.sent);
+  EXPECT_EQ(s.lost, 0);
 }
 
 }  // namespace

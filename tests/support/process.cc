@@ -156,6 +156,11 @@ bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::mill
   auto parsed = SocketAddress::Parse(out.substr(at + marker.size(), end - at - marker.size()));
   if (!parsed) return false;
   address_ = *parsed;
+  const std::string control = "server.listening transport=http-control address=";
+  if (size_t c = out.find(control); c != std::string::npos) {
+    size_t line_end = out.find('\n', c);
+    control_ = SocketAddress::Parse(out.substr(c + control.size(), line_end - c - control.size()));
+  }
   return true;
 }
 

@@ -61,11 +61,14 @@ class RelayProcess {
   Process& process() { return process_; }
   // The first listening address the relay logged.
   SocketAddress address() const { return address_; }
+  // The control endpoint's address, when the relay logged one.
+  std::optional<SocketAddress> control_address() const { return control_; }
   uint16_t port() const { return address_.port; }
 
  private:
   Process process_;
   SocketAddress address_;
+  std::optional<SocketAddress> control_;
 };
 
 // Path of a binary built by this project (build/bin/NAME of this build tree).

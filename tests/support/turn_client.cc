@@ -48,6 +48,18 @@ std::optional<std::vector<uint8_t>> TurnClient::SendRaw(const std::vector<uint8_
   return buf;
 }
 
+void TurnClient::SendChannelData(uint16_t channel, const std::vector<uint8_t>& payload) {
+  std::vector<uint8_t> frame(4 + payload.size());
+  frame[0] = static_cast<uint8_t>(channel >> 8);
+  frame[1] = static_cast<uint8_t>(channel);
+  frame[2] = static_cast<uint8_t>(payload.size() >> 8);
+  frame[3] = static_cast<uint8_t>(payload.size());
+  std::memcpy(frame.data() + 4, payload.data(), payload.size());
+  sockaddr_storage to;
+  socklen_t to_len = server_.ToSockaddr(&to);
+  sendto(fd_, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to), to_len);
+}
+
 TurnClient::Reply TurnClient::Transact(
     Method method, const std::vector<std::pair<uint16_t, std::vector<uint8_t>>>& attrs,
     bool authenticate) {

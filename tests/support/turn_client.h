@@ -36,6 +36,8 @@ class TurnClient {
   Reply Refresh(uint32_t lifetime);
   Reply CreatePermission(const SocketAddress& peer);
   Reply ChannelBind(uint16_t channel, const SocketAddress& peer);
+  // Sends one ChannelData frame; does not wait for anything.
+  void SendChannelData(uint16_t channel, const std::vector<uint8_t>& payload);
   // Sends raw bytes and returns the next datagram (bounded wait).
   std::optional<std::vector<uint8_t>> SendRaw(const std::vector<uint8_t>& bytes,
                                               int timeout_ms = 3000);
