@@ -37,6 +37,8 @@ port="${CVRELAY_PORT:-3478}"
 state_dir="${CVRELAY_STATE_DIR:-${HOME:?HOME is not set; set CVRELAY_STATE_DIR}/.local/state/cvrelay}"
 secret_file="$state_dir/secret"
 relay="$root/build/bin/cvrelay"
+cvctl="$root/build/bin/cvctl"
+token_file="$state_dir/admin-token"
 
 # --- Install and build -------------------------------------------------------------------------
 if [[ $setup -eq 1 ]]; then bash scripts/setup.sh --quiet; fi
@@ -61,9 +63,17 @@ fi
 chmod 600 "$secret_file"
 secret="$(tr -d '[:space:]' <"$secret_file")"
 
-# username = expiry (unix time) ":" user id; password = base64(HMAC-SHA1(secret, username)).
-username="$(($(date +%s) + 86400)):demo"
-password="$(printf '%s' "$username" | openssl dgst -sha1 -hmac "$secret" -binary | openssl base64 -A)"
+# The control endpoint's bearer token: made once, kept private.
+if [[ ! -s $token_file ]]; then
+  (umask 077 && openssl rand -hex 24 >"$token_file.tmp" && mv "$token_file.tmp" "$token_file")
+fi
+chmod 600 "$token_file"
+
+# A demo credential with CallVault claims (docs/auth.md), minted offline by cvctl:
+# username = expiry ":" claims; password = base64(HMAC-SHA1(secret, username)).
+minted="$("$cvctl" mint --secret-file "$secret_file" --user demo --plan trial --video --ttl 86400)"
+username="$(sed -n 's/.*"username": "\(.*\)".*/\1/p' <<<"$minted")"
+password="$(sed -n 's/.*"credential": "\(.*\)".*/\1/p' <<<"$minted")"
 
 host=127.0.0.1
 for ip in $(hostname -I 2>/dev/null || true); do
@@ -80,6 +90,8 @@ CallVault Relay
     password:   $password
   iceServers entry for a browser:
     {"urls":["stun:$host:$port","turn:$host:$port?transport=udp"],"username":"$username","credential":"$password"}
+  control endpoint (docs/control-api.md):
+    curl -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:9641/v1/allocations
 
 EOF
 
@@ -100,6 +112,8 @@ realm=$realm
 listening-port=$port
 use-auth-secret
 static-auth-secret=$secret
+admin-token-file=$token_file
+plans-file=$root/config/plans.json
 CONF
   echo "Starting $relay -c $conf (Ctrl-C to stop)"
   exec "$relay" -c "$conf" "$@"

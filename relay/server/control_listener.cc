@@ -484,6 +484,12 @@ Response ControlListenerImpl::Route(const Request& r) {
                       {"workers", h.workers},
                       {"allocations", h.allocations}});
   }
+  if (p.size() == 2 && resource == "counters") {
+    if (r.method != EVHTTP_REQ_GET) return MethodNotAllowed(r.method, "GET");
+    json counters = json::object();
+    for (const auto& [name, value] : backend_.Counters()) counters[name] = value;
+    return Json(200, {{"counters", counters}});
+  }
   if (p.size() == 2 && resource == "ready") {
     if (r.method != EVHTTP_REQ_GET) return MethodNotAllowed(r.method, "GET");
     HealthInfo h = backend_.Health();

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "relay/common/address.h"
@@ -67,6 +68,8 @@ class ControlBackend {
  public:
   virtual ~ControlBackend() = default;
   virtual HealthInfo Health() = 0;
+  // Every relay counter by name, summed over the workers.
+  virtual std::vector<std::pair<std::string, uint64_t>> Counters() = 0;
   // nullopt when the workers did not answer in time (→ 503).
   virtual std::optional<std::vector<AllocationInfo>> ListAllocations() = 0;
   // nullopt: no answer in time; false: no such allocation.

@@ -451,6 +451,18 @@ HealthInfo RelayServer::Health() {
   return h;
 }
 
+std::vector<std::pair<std::string, uint64_t>> RelayServer::Counters() {
+  // Each worker's counters are relaxed atomics that any thread may read.
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (size_t i = 0; i < static_cast<size_t>(turn::Counter::kCount); ++i) {
+    const auto c = static_cast<turn::Counter>(i);
+    uint64_t sum = 0;
+    for (const auto& w : workers_) sum += w->counters().Get(c);
+    out.emplace_back(turn::CounterName(c), sum);
+  }
+  return out;
+}
+
 std::optional<std::vector<AllocationInfo>> RelayServer::ListAllocations() {
   const Clock* clock = &clock_;
   auto lists = AskWorkers<std::vector<AllocationInfo>>(

@@ -52,6 +52,7 @@ class RelayServer final : public ControlBackend {
 
   // ControlBackend (control listener thread).
   HealthInfo Health() override;
+  std::vector<std::pair<std::string, uint64_t>> Counters() override;
   std::optional<std::vector<AllocationInfo>> ListAllocations() override;
   std::optional<bool> EndAllocation(uint64_t id) override;
   size_t Revoke(const Revocation& revocation) override;

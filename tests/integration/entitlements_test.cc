@@ -119,6 +119,11 @@ TEST_F(EntitlementsTest, FreePlanIsRefusedWith403EvenWithAValidHmac) {
   ASSERT_TRUE(relay_.process().WaitForOutput("reason=plan_may_not_relay", seconds(2)));
   TurnClient paid(relay_.address());
   EXPECT_EQ(Allocate(paid, Mint(kSecret, "k1", "tina", "trial")), 0);
+  auto counters = Control("GET", "/v1/counters");
+  ASSERT_TRUE(counters);
+  auto j = nlohmann::json::parse(counters->body)["counters"];
+  EXPECT_EQ(j["auth_plan_may_not_relay"], 2);
+  EXPECT_EQ(j["allocations_created"], 1);
 }
 
 TEST_F(EntitlementsTest, TamperedClaimOrUnknownKeyIdGets401) {

@@ -35,6 +35,9 @@ class FakeBackend final : public ControlBackend {
     if (throws_) throw std::runtime_error("backend bug");
     return health_;
   }
+  std::vector<std::pair<std::string, uint64_t>> Counters() override {
+    return {{"allocations_created", 7}, {"auth_plan_may_not_relay", 2}};
+  }
   std::optional<std::vector<AllocationInfo>> ListAllocations() override {
     std::lock_guard<std::mutex> lock(mu_);
     ++list_calls_;
@@ -217,6 +220,14 @@ TEST_F(ControlListenerTest, HealthReportsUptimeWorkersAndAllocations) {
   HttpResponse r = Call("GET", "/v1/health");
   ExpectJson(r, 200);
   EXPECT_EQ(Body(r), json::parse(R"({"status":"ok","uptime_s":42,"workers":4,"allocations":7})"));
+}
+
+TEST_F(ControlListenerTest, CountersAreAnObjectByName) {
+  HttpResponse r = Call("GET", "/v1/counters");
+  ExpectJson(r, 200);
+  EXPECT_EQ(Body(r),
+            json::parse(R"({"counters":{"allocations_created":7,"auth_plan_may_not_relay":2}})"));
+  EXPECT_EQ(Call("POST", "/v1/counters").status, 405);
 }
 
 TEST_F(ControlListenerTest, ReadyIs200WhenReadyAnd503WithTheReasonOtherwise) {
