@@ -298,7 +298,8 @@ bool RelayServer::Reload(std::string* error) {
     next.use_auth_secret = next.use_auth_secret || fresh.use_auth_secret;
     if (!fresh.auth_secrets_file.empty()) next.auth_secrets_file = fresh.auth_secrets_file;
     if (!fresh.plans_file.empty()) next.plans_file = fresh.plans_file;
-    next.claimless_plan = fresh.claimless_plan;
+    // A file that leaves claimless-plan at its default keeps what the command line said.
+    if (fresh.claimless_plan != Config{}.claimless_plan) next.claimless_plan = fresh.claimless_plan;
   }
   std::shared_ptr<const auth::Authenticator> authenticator;
   if (HasCredentials(next)) {
