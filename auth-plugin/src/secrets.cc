@@ -106,11 +106,13 @@ std::optional<std::vector<Secret>> ParseSecretsFile(std::string_view text, std::
   return secrets;
 }
 
-std::optional<std::vector<Secret>> LoadSecretsFile(const std::string& path, std::string* error) {
+std::optional<std::string> ReadPrivateFile(const std::string& path, size_t max_bytes,
+                                           std::string* error) {
   auto fail = [&](std::string_view what) {
     if (error != nullptr) *error = path + ": " + std::string(what);
     return std::nullopt;
   };
+  const std::string too_large = "larger than " + std::to_string(max_bytes) + " bytes";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return fail(std::strerror(errno));
   struct FdCloser {
@@ -124,7 +126,7 @@ std::optional<std::vector<Secret>> LoadSecretsFile(const std::string& path, std:
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     return fail("group or others have access to it; chmod 600");
   }
-  if (static_cast<uint64_t>(st.st_size) > kMaxSecretsFileSize) return fail("larger than 1 MiB");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return fail(too_large);
 
   std::string text;
   text.reserve(static_cast<size_t>(st.st_size) + 1);
@@ -133,16 +135,26 @@ std::optional<std::vector<Secret>> LoadSecretsFile(const std::string& path, std:
     const ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
+      OPENSSL_cleanse(text.data(), text.size());
       return fail(std::strerror(errno));
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxSecretsFileSize) return fail("larger than 1 MiB");
+    if (text.size() > max_bytes) {
+      OPENSSL_cleanse(text.data(), text.size());
+      return fail(too_large);
+    }
   }
-  auto secrets = ParseSecretsFile(text, path, error);
-  // The buffers held every secret; do not leave them in freed memory.
   OPENSSL_cleanse(buf, sizeof(buf));
-  OPENSSL_cleanse(text.data(), text.size());
+  return text;
+}
+
+std::optional<std::vector<Secret>> LoadSecretsFile(const std::string& path, std::string* error) {
+  std::optional<std::string> text = ReadPrivateFile(path, kMaxSecretsFileSize, error);
+  if (!text) return std::nullopt;
+  auto secrets = ParseSecretsFile(*text, path, error);
+  // The text held every secret; do not leave it in freed memory.
+  OPENSSL_cleanse(text->data(), text->size());
   return secrets;
 }
 

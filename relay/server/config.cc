@@ -10,6 +10,8 @@
 #include <set>
 #include <type_traits>
 
+#include "cv/auth/claims.h"
+
 namespace cv::server {
 namespace {
 
@@ -318,8 +320,7 @@ std::string SetClaimlessPlan(const Apply& a, std::optional<std::string_view> v) 
     a.config.claimless_plan.clear();
     return "";
   }
-  if (v->empty() || v->size() > 16 ||
-      v->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string_view::npos) {
+  if (!auth::IsValidPlanName(*v)) {
     return "expected a plan name ([a-z0-9_-], 1-16) or none, got " + Show(*v);
   }
   a.config.claimless_plan = std::string(*v);

@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "cv/auth/claims.h"
 #include "relay/common/clock.h"
 #include "relay/common/log.h"
 
@@ -158,19 +159,8 @@ Response MethodNotAllowed(evhttp_cmd_type method, const char* allow) {
 
 Response Unavailable(const std::string& detail) { return Problem(503, "UNAVAILABLE", detail); }
 
-// User and session ids: what the auth plugin issues, and nothing that needs escaping in a URL.
-bool IsIdByte(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '@' || c == '+' || c == '-';
-}
-
-bool IsValidId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes) return false;
-  for (char c : id) {
-    if (!IsIdByte(c)) return false;
-  }
-  return true;
-}
+// User and session ids: exactly what the claims allow (nothing that needs escaping in a URL).
+bool IsValidId(std::string_view id) { return auth::IsValidId(id, kMaxIdBytes); }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -52,24 +52,18 @@ bool HasCredentials(const Config& config) {
 }
 
 // The control endpoint's token, from admin-token or admin-token-file (trailing newline dropped).
-// The file must not be readable by group or others.
+// The file must not be accessible to group or others.
 bool ReadAdminToken(const Config& config, std::string* token, std::string* error) {
   if (config.admin_token_file.empty()) {
     *token = config.admin_token;
     return true;
   }
-  struct stat st {};
-  if (stat(config.admin_token_file.c_str(), &st) != 0) {
-    *error = "admin-token-file " + config.admin_token_file + ": " + strerror(errno);
+  std::optional<std::string> read = auth::ReadPrivateFile(config.admin_token_file, 4096, error);
+  if (!read) {
+    *error = "admin-token-file " + *error;
     return false;
   }
-  if ((st.st_mode & 077) != 0) {
-    *error = "admin-token-file " + config.admin_token_file +
-             " is readable by group or others; chmod 600 it";
-    return false;
-  }
-  std::ifstream in(config.admin_token_file);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = std::move(*read);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
   }
@@ -242,9 +236,7 @@ bool RelayServer::Start(std::string* error) {
     threads_.emplace_back([w = worker.get()] { w->Run(); });
   }
   if (!StartControl(error)) return false;
-  for (const std::string* path : {&config_.auth_secrets_file, &config_.plans_file}) {
-    if (!path->empty()) file_stamps_[*path] = FileStamp(*path);
-  }
+  RememberAuthFiles();
   if (!config_.pidfile.empty()) {
     std::ofstream pid(config_.pidfile, std::ios::trunc);
     pid << getpid() << "\n";
@@ -311,9 +303,7 @@ bool RelayServer::Reload(std::string* error) {
   if (!config_.log_file.empty() && config_.log_file != "stdout" && config_.log_file != "syslog") {
     log::SetDestination(config_.log_file);  // reopen after logrotate
   }
-  for (const std::string* path : {&config_.auth_secrets_file, &config_.plans_file}) {
-    if (!path->empty()) file_stamps_[*path] = FileStamp(*path);
-  }
+  RememberAuthFiles();
   log::Emit(
       log::Level::kInfo, "server.reloaded", "static_secrets=%zu secrets_file=%s users=%zu plans=%s",
       config_.static_auth_secrets.size(),
@@ -383,6 +373,13 @@ std::pair<int64_t, int64_t> RelayServer::FileStamp(const std::string& path) cons
           static_cast<int64_t>(st.st_size)};
 }
 
+void RelayServer::RememberAuthFiles() {
+  file_stamps_.clear();
+  for (const std::string* path : {&config_.auth_secrets_file, &config_.plans_file}) {
+    if (!path->empty()) file_stamps_[*path] = FileStamp(*path);
+  }
+}
+
 void RelayServer::PollAuthFiles() {
   bool changed = false;
   for (const auto& [path, stamp] : file_stamps_) changed |= FileStamp(path) != stamp;
@@ -390,7 +387,7 @@ void RelayServer::PollAuthFiles() {
   std::string error;
   if (!Reload(&error)) {
     // Remember the broken state so the error is logged once, not every second.
-    for (auto& [path, stamp] : file_stamps_) stamp = FileStamp(path);
+    RememberAuthFiles();
     log::Emit(log::Level::kError, "server.reload_failed", "trigger=file-change error=%s",
               log::Quote(error, 300).c_str());
   }

@@ -68,6 +68,8 @@ class RelayServer final : public ControlBackend {
   bool StartControl(std::string* error);
   // Reloads the authenticator when the secrets or plans file changed on disk (main thread).
   void PollAuthFiles();
+  // Notes the current stamp of the secrets and plans files, for PollAuthFiles.
+  void RememberAuthFiles();
   std::pair<int64_t, int64_t> FileStamp(const std::string& path) const;
 
   Config config_;

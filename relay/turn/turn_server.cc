@@ -377,18 +377,22 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   QuotaClaim claim{ent.user, ent.session, ent.max_allocations_per_user,
                    ent.max_allocations_per_session};
   if (QuotaResult quota = quotas_.Acquire(claim); quota != QuotaResult::kOk) {
-    const bool total = quota == QuotaResult::kTotalFull;
-    counters_.Add(total                                ? Counter::kQuotaTotal
-                  : quota == QuotaResult::kSessionFull ? Counter::kQuotaSession
-                                                       : Counter::kQuotaUser);
-    CV_INFO("allocation.refused", "reason=%s user=%s session=%s client=%s",
-            total                                ? "total-quota"
-            : quota == QuotaResult::kSessionFull ? "session-quota"
-                                                 : "user-quota",
+    struct QuotaRefusal {
+      Counter counter;
+      const char* reason;
+      uint16_t code;
+    };
+    const QuotaRefusal r =
+        quota == QuotaResult::kTotalFull
+            ? QuotaRefusal{Counter::kQuotaTotal, "total-quota", error::kInsufficientCapacity}
+        : quota == QuotaResult::kSessionFull
+            ? QuotaRefusal{Counter::kQuotaSession, "session-quota", error::kAllocationQuotaReached}
+            : QuotaRefusal{Counter::kQuotaUser, "user-quota", error::kAllocationQuotaReached};
+    counters_.Add(r.counter);
+    CV_INFO("allocation.refused", "reason=%s user=%s session=%s client=%s", r.reason,
             log::Quote(ent.user).c_str(), log::Quote(ent.session).c_str(),
             tuple.client.ToString().c_str());
-    SendError(tuple, msg, total ? error::kInsufficientCapacity : error::kAllocationQuotaReached,
-              &auth, now);
+    SendError(tuple, msg, r.code, &auth, now);
     return;
   }
 
@@ -696,8 +700,8 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
     return false;
   }
   // A source or user banned after repeated failures learns nothing more: 403 before any check.
-  if (LimitScope ban = limits_.Banned(tuple.client.ip, authenticator->ClaimedUser(*username), now);
-      ban != LimitScope::kNone) {
+  const std::string claimed = authenticator->ClaimedUser(*username);
+  if (LimitScope ban = limits_.Banned(tuple.client.ip, claimed, now); ban != LimitScope::kNone) {
     counters_.Add(ban == LimitScope::kSource ? Counter::kAuthBannedSource
                                              : Counter::kAuthBannedUser);
     SendError(tuple, msg, error::kForbidden, nullptr, now);
@@ -715,11 +719,11 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
         break;
       case auth::LookupStatus::kUnknownKey:
         counters_.Add(Counter::kAuthUnknownKey);
-        RecordAuthFailure(tuple, *username, now);
+        RecordAuthFailure(tuple, claimed, now);
         break;
       default:
         counters_.Add(Counter::kAuthUnknownUser);
-        RecordAuthFailure(tuple, *username, now);
+        RecordAuthFailure(tuple, claimed, now);
         break;
     }
     CV_INFO("auth.refused", "reason=%s user=%s client=%s", auth::LookupStatusName(status),
@@ -738,7 +742,7 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
     counters_.Add(Counter::kAuthBadIntegrity);
     CV_INFO("auth.refused", "reason=integrity user=%s client=%s", log::Quote(*username).c_str(),
             tuple.client.ToString().c_str());
-    RecordAuthFailure(tuple, *username, now);
+    RecordAuthFailure(tuple, claimed, now);
     SendChallenge(tuple, msg, error::kUnauthenticated, now);
     return false;
   }
@@ -772,10 +776,7 @@ bool TurnServer::Admit(const FiveTuple& tuple, const MessageView& msg, const Aut
   return false;
 }
 
-void TurnServer::RecordAuthFailure(const FiveTuple& tuple, std::string_view username,
-                                   MonoTime now) {
-  const std::string claimed =
-      authenticator_ != nullptr ? authenticator_->ClaimedUser(username) : std::string();
+void TurnServer::RecordAuthFailure(const FiveTuple& tuple, std::string_view claimed, MonoTime now) {
   LimitScope banned = limits_.RecordAuthFailure(tuple.client.ip, claimed, now);
   if (banned == LimitScope::kNone) return;
   counters_.Add(Counter::kAuthBansImposed);
@@ -919,26 +920,25 @@ uint16_t TurnServer::PeerError(const Allocation& a, const IpAddress& peer) {
 }
 
 bool TurnServer::AdmitToPeer(Allocation& a, size_t bytes, MonoTime now) {
-  if (!a.cap_to_peer.Allow(bytes, now)) {
-    counters_.Add(Counter::kDropBandwidth);
-    return false;
-  }
-  a.traffic.packets_to_peer++;
-  a.traffic.bytes_to_peer += bytes;
-  counters_.Add(Counter::kClientToPeerPackets);
-  counters_.Add(Counter::kClientToPeerBytes, bytes);
-  return true;
+  return Admit(a.cap_to_peer, a.traffic.packets_to_peer, a.traffic.bytes_to_peer,
+               Counter::kClientToPeerPackets, Counter::kClientToPeerBytes, bytes, now);
 }
 
 bool TurnServer::AdmitToClient(Allocation& a, size_t bytes, MonoTime now) {
-  if (!a.cap_to_client.Allow(bytes, now)) {
+  return Admit(a.cap_to_client, a.traffic.packets_to_client, a.traffic.bytes_to_client,
+               Counter::kPeerToClientPackets, Counter::kPeerToClientBytes, bytes, now);
+}
+
+bool TurnServer::Admit(BandwidthCap& cap, uint64_t& packets, uint64_t& total,
+                       Counter packets_counter, Counter bytes_counter, size_t bytes, MonoTime now) {
+  if (!cap.Allow(bytes, now)) {
     counters_.Add(Counter::kDropBandwidth);
     return false;
   }
-  a.traffic.packets_to_client++;
-  a.traffic.bytes_to_client += bytes;
-  counters_.Add(Counter::kPeerToClientPackets);
-  counters_.Add(Counter::kPeerToClientBytes, bytes);
+  packets++;
+  total += bytes;
+  counters_.Add(packets_counter);
+  counters_.Add(bytes_counter, bytes);
   return true;
 }
 

@@ -173,7 +173,7 @@ class TurnServer {
   bool Admit(const FiveTuple& tuple, const stun::MessageView& msg, const AuthResult& auth,
              MonoTime now);
   // Counts a failed authentication toward a ban of the source and the claimed user.
-  void RecordAuthFailure(const FiveTuple& tuple, std::string_view username, MonoTime now);
+  void RecordAuthFailure(const FiveTuple& tuple, std::string_view claimed, MonoTime now);
 
   void Schedule(Allocation& a, MonoTime now);
   // Sets a's lifetime to `lifetime_s` from now, but never past its hard end; returns the
@@ -187,6 +187,9 @@ class TurnServer {
   // (and counted as a drop) when the packet is over the cap.
   bool AdmitToPeer(Allocation& a, size_t bytes, MonoTime now);
   bool AdmitToClient(Allocation& a, size_t bytes, MonoTime now);
+  // One direction of the above: `cap`, then the allocation's and the worker's counts.
+  bool Admit(BandwidthCap& cap, uint64_t& packets, uint64_t& total, Counter packets_counter,
+             Counter bytes_counter, size_t bytes, MonoTime now);
   uint32_t ClampLifetime(std::optional<uint32_t> requested) const;
 
   TurnConfig config_;

@@ -41,6 +41,12 @@ std::optional<std::vector<Secret>> ParseSecretsFile(std::string_view text, std::
 // Reads and parses `path`; refuses a file readable by group or others ("chmod 600").
 std::optional<std::vector<Secret>> LoadSecretsFile(const std::string& path, std::string* error);
 
+// Reads a file that holds secrets (secrets file, admin token): a regular file that group and
+// others cannot access, at most `max_bytes`. nullopt with `error` = "<path>: <what>" otherwise.
+// The caller should OPENSSL_cleanse the text once done with it.
+std::optional<std::string> ReadPrivateFile(const std::string& path, size_t max_bytes,
+                                           std::string* error);
+
 // The secret a minter should use at `now` with `key_id` (empty: the first active one).
 const Secret* PickSecret(const std::vector<Secret>& secrets, std::string_view key_id, int64_t now);
 
