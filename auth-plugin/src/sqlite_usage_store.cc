@@ -1,0 +1,974 @@
+// The SQLite usage ledger. Schema, aggregates and backup: docs/usage.md ("The ledger file").
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <thread>
+#include <unordered_map>
+
+#include "cv/auth/usage_store.h"
+
+namespace cv::auth {
+
+namespace {
+
+constexpr int64_t kMsPerHour = 3'600'000;
+constexpr int64_t kMsPerDay = 24 * kMsPerHour;
+// Hourly rows serve only the rolling 24 h; older ones are deleted, at most once an hour.
+constexpr int64_t kHourlyKeepMs = 3 * kMsPerDay;
+constexpr size_t kMaxRecordsLimit = 10000;
+
+// kMigrations[v] takes a file from schema version v to v + 1. They run in order, all in one
+// transaction that ends by setting PRAGMA user_version, so a file is at one version or the
+// other, never in between. Version 2 is one more entry here (and kUsageSchemaVersion = 2); an
+// entry is never edited once released.
+//
+// Day and hour buckets are computed in SQL (not by an application function) so that any writer,
+// the sqlite3 shell included, keeps the aggregates right: floor(last_ms / bucket) * bucket,
+// written with a non-negative modulo so that times before 1970 round down like UtcDayStartMs().
+constexpr const char* kMigrations[] = {
+    // 0 → 1: everything.
+    R"sql(
+CREATE TABLE allocations (
+  node              TEXT    NOT NULL,
+  run               TEXT    NOT NULL,
+  allocation        INTEGER NOT NULL,
+  user              TEXT    NOT NULL,
+  session           TEXT    NOT NULL,
+  line              TEXT    NOT NULL,
+  plan              TEXT    NOT NULL,
+  transport         TEXT    NOT NULL,
+  client            TEXT    NOT NULL,
+  peers             TEXT    NOT NULL,
+  start_ms          INTEGER NOT NULL,
+  last_ms           INTEGER NOT NULL,
+  end_ms            INTEGER,
+  reason            TEXT    NOT NULL,
+  relayed_ms        INTEGER NOT NULL,
+  bytes_to_peer     INTEGER NOT NULL,
+  bytes_to_client   INTEGER NOT NULL,
+  packets_to_peer   INTEGER NOT NULL,
+  packets_to_client INTEGER NOT NULL,
+  PRIMARY KEY (node, run, allocation)
+);
+CREATE INDEX allocations_by_user ON allocations (user, last_ms);
+CREATE INDEX allocations_by_session ON allocations (session);
+CREATE INDEX allocations_by_start ON allocations (start_ms);
+CREATE INDEX allocations_live ON allocations (node) WHERE end_ms IS NULL;
+
+CREATE TABLE usage_daily (
+  user              TEXT    NOT NULL,
+  day_ms            INTEGER NOT NULL,
+  relayed_ms        INTEGER NOT NULL,
+  bytes_to_peer     INTEGER NOT NULL,
+  bytes_to_client   INTEGER NOT NULL,
+  packets_to_peer   INTEGER NOT NULL,
+  packets_to_client INTEGER NOT NULL,
+  allocations       INTEGER NOT NULL,
+  PRIMARY KEY (user, day_ms)
+) WITHOUT ROWID;
+CREATE INDEX usage_daily_by_day ON usage_daily (day_ms);
+
+CREATE TABLE usage_hourly (
+  user              TEXT    NOT NULL,
+  hour_ms           INTEGER NOT NULL,
+  relayed_ms        INTEGER NOT NULL,
+  bytes_to_peer     INTEGER NOT NULL,
+  bytes_to_client   INTEGER NOT NULL,
+  packets_to_peer   INTEGER NOT NULL,
+  packets_to_client INTEGER NOT NULL,
+  allocations       INTEGER NOT NULL,
+  PRIMARY KEY (user, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX usage_hourly_by_hour ON usage_hourly (hour_ms);
+
+CREATE TABLE abuse_guards (
+  user              TEXT    NOT NULL,
+  since_ms          INTEGER NOT NULL,
+  until_ms          INTEGER NOT NULL,
+  capped_duration_s INTEGER NOT NULL,
+  relayed_calls     INTEGER NOT NULL,
+  PRIMARY KEY (user, since_ms)
+) WITHOUT ROWID;
+CREATE INDEX abuse_guards_by_until ON abuse_guards (until_ms);
+
+-- A new allocation: its totals so far, and the allocation itself, in the buckets of its first
+-- snapshot.
+CREATE TRIGGER allocations_insert_usage AFTER INSERT ON allocations
+BEGIN
+  INSERT INTO usage_daily (user, day_ms, relayed_ms, bytes_to_peer, bytes_to_client,
+                           packets_to_peer, packets_to_client, allocations)
+  VALUES (NEW.user, NEW.last_ms - ((NEW.last_ms % 86400000) + 86400000) % 86400000,
+          NEW.relayed_ms, NEW.bytes_to_peer, NEW.bytes_to_client, NEW.packets_to_peer,
+          NEW.packets_to_client, 1)
+  ON CONFLICT (user, day_ms) DO UPDATE SET
+    relayed_ms = relayed_ms + excluded.relayed_ms,
+    bytes_to_peer = bytes_to_peer + excluded.bytes_to_peer,
+    bytes_to_client = bytes_to_client + excluded.bytes_to_client,
+    packets_to_peer = packets_to_peer + excluded.packets_to_peer,
+    packets_to_client = packets_to_client + excluded.packets_to_client,
+    allocations = allocations + 1;
+  INSERT INTO usage_hourly (user, hour_ms, relayed_ms, bytes_to_peer, bytes_to_client,
+                            packets_to_peer, packets_to_client, allocations)
+  VALUES (NEW.user, NEW.last_ms - ((NEW.last_ms % 3600000) + 3600000) % 3600000,
+          NEW.relayed_ms, NEW.bytes_to_peer, NEW.bytes_to_client, NEW.packets_to_peer,
+          NEW.packets_to_client, 1)
+  ON CONFLICT (user, hour_ms) DO UPDATE SET
+    relayed_ms = relayed_ms + excluded.relayed_ms,
+    bytes_to_peer = bytes_to_peer + excluded.bytes_to_peer,
+    bytes_to_client = bytes_to_client + excluded.bytes_to_client,
+    packets_to_peer = packets_to_peer + excluded.packets_to_peer,
+    packets_to_client = packets_to_client + excluded.packets_to_client,
+    allocations = allocations + 1;
+END;
+
+-- A later snapshot: what it added (NEW - OLD, never negative since the upsert keeps the larger
+-- total) goes to the buckets of its last_ms.
+CREATE TRIGGER allocations_update_usage
+AFTER UPDATE OF relayed_ms, bytes_to_peer, bytes_to_client, packets_to_peer, packets_to_client
+ON allocations
+WHEN NEW.relayed_ms <> OLD.relayed_ms OR NEW.bytes_to_peer <> OLD.bytes_to_peer
+  OR NEW.bytes_to_client <> OLD.bytes_to_client OR NEW.packets_to_peer <> OLD.packets_to_peer
+  OR NEW.packets_to_client <> OLD.packets_to_client
+BEGIN
+  INSERT INTO usage_daily (user, day_ms, relayed_ms, bytes_to_peer, bytes_to_client,
+                           packets_to_peer, packets_to_client, allocations)
+  VALUES (NEW.user, NEW.last_ms - ((NEW.last_ms % 86400000) + 86400000) % 86400000,
+          NEW.relayed_ms - OLD.relayed_ms, NEW.bytes_to_peer - OLD.bytes_to_peer,
+          NEW.bytes_to_client - OLD.bytes_to_client, NEW.packets_to_peer - OLD.packets_to_peer,
+          NEW.packets_to_client - OLD.packets_to_client, 0)
+  ON CONFLICT (user, day_ms) DO UPDATE SET
+    relayed_ms = relayed_ms + excluded.relayed_ms,
+    bytes_to_peer = bytes_to_peer + excluded.bytes_to_peer,
+    bytes_to_client = bytes_to_client + excluded.bytes_to_client,
+    packets_to_peer = packets_to_peer + excluded.packets_to_peer,
+    packets_to_client = packets_to_client + excluded.packets_to_client;
+  INSERT INTO usage_hourly (user, hour_ms, relayed_ms, bytes_to_peer, bytes_to_client,
+                            packets_to_peer, packets_to_client, allocations)
+  VALUES (NEW.user, NEW.last_ms - ((NEW.last_ms % 3600000) + 3600000) % 3600000,
+          NEW.relayed_ms - OLD.relayed_ms, NEW.bytes_to_peer - OLD.bytes_to_peer,
+          NEW.bytes_to_client - OLD.bytes_to_client, NEW.packets_to_peer - OLD.packets_to_peer,
+          NEW.packets_to_client - OLD.packets_to_client, 0)
+  ON CONFLICT (user, hour_ms) DO UPDATE SET
+    relayed_ms = relayed_ms + excluded.relayed_ms,
+    bytes_to_peer = bytes_to_peer + excluded.bytes_to_peer,
+    bytes_to_client = bytes_to_client + excluded.bytes_to_client,
+    packets_to_peer = packets_to_peer + excluded.packets_to_peer,
+    packets_to_client = packets_to_client + excluded.packets_to_client;
+END;
+)sql",
+};
+static_assert(std::size(kMigrations) == kUsageSchemaVersion, "one migration per schema version");
+
+// A record carried traffic: it makes (part of) a relayed call.
+#define CV_RELAYED "(relayed_ms > 0 OR bytes_to_peer > 0 OR bytes_to_client > 0)"
+// What makes calls distinct: the session, or for a claimless allocation the allocation itself.
+// Session ids cannot contain '|', so the two kinds never collide.
+#define CV_CALL_KEY                                                                        \
+  "(CASE WHEN session <> '' THEN 's' || session ELSE 'a' || node || '|' || run || '|' || " \
+  "allocation END)"
+
+// Per record, the snapshot only ever grows what is stored: totals and last_ms take the larger
+// value, peers are unioned (the application function cv_peers_union, bounded), and end_ms/reason
+// are set only while the stored row is live, so the first end wins. Identity columns keep their
+// first value. The WHERE skips the write entirely when nothing would change (a replay).
+constexpr const char kUpsertSql[] = R"sql(
+INSERT INTO allocations (node, run, allocation, user, session, line, plan, transport, client,
+                         peers, start_ms, last_ms, end_ms, reason, relayed_ms, bytes_to_peer,
+                         bytes_to_client, packets_to_peer, packets_to_client)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+ON CONFLICT (node, run, allocation) DO UPDATE SET
+  peers = cv_peers_union(peers, excluded.peers),
+  last_ms = max(last_ms, excluded.last_ms),
+  end_ms = coalesce(end_ms, excluded.end_ms),
+  reason = CASE WHEN end_ms IS NULL THEN excluded.reason ELSE reason END,
+  relayed_ms = max(relayed_ms, excluded.relayed_ms),
+  bytes_to_peer = max(bytes_to_peer, excluded.bytes_to_peer),
+  bytes_to_client = max(bytes_to_client, excluded.bytes_to_client),
+  packets_to_peer = max(packets_to_peer, excluded.packets_to_peer),
+  packets_to_client = max(packets_to_client, excluded.packets_to_client)
+WHERE excluded.last_ms > last_ms OR excluded.relayed_ms > relayed_ms
+   OR excluded.bytes_to_peer > bytes_to_peer OR excluded.bytes_to_client > bytes_to_client
+   OR excluded.packets_to_peer > packets_to_peer
+   OR excluded.packets_to_client > packets_to_client
+   OR (end_ms IS NULL AND excluded.end_ms IS NOT NULL)
+   OR cv_peers_union(peers, excluded.peers) <> peers
+)sql";
+
+constexpr const char kPruneHourlySql[] = "DELETE FROM usage_hourly WHERE hour_ms < ?1";
+
+constexpr const char kRecordColumns[] =
+    "node, run, allocation, user, session, line, plan, transport, client, peers, start_ms, "
+    "last_ms, reason, relayed_ms, bytes_to_peer, bytes_to_client, packets_to_peer, "
+    "packets_to_client";
+
+constexpr const char kTotalsColumns[] =
+    "coalesce(sum(relayed_ms), 0), coalesce(sum(bytes_to_peer), 0), "
+    "coalesce(sum(bytes_to_client), 0), coalesce(sum(packets_to_peer), 0), "
+    "coalesce(sum(packets_to_client), 0), coalesce(sum(allocations), 0)";
+
+// The user's latest record decides their plan.
+#define CV_PLAN_OF(user_expr)                                                       \
+  "coalesce((SELECT plan FROM allocations AS latest WHERE latest.user = " user_expr \
+  " ORDER BY latest.last_ms DESC LIMIT 1), '')"
+
+// Every user with relay time in [?1, ?2), by user; TopUsers orders by relay time and limits.
+#define CV_MONTH_SQL(order_and_limit) \
+  "SELECT user, sum(relayed_ms) AS month_ms, " CV_PLAN_OF("usage_daily.user")           \
+  " FROM usage_daily WHERE day_ms >= ?1 AND day_ms < ?2 GROUP BY user HAVING month_ms > 0 " \
+  order_and_limit
+
+// Totals are unsigned in C++ and signed 64-bit in SQLite: values past INT64_MAX (never reached
+// by real traffic) are stored as INT64_MAX so that max() and sums stay meaningful.
+int64_t ToDb(uint64_t v) {
+  return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
+}
+uint64_t FromDb(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
+
+int64_t SaturatingSub(int64_t a, int64_t b) {  // b >= 0
+  return a < INT64_MIN + b ? INT64_MIN : a - b;
+}
+
+bool IsBusy(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+// Peers are stored comma-separated. Empty entries and entries containing a comma (not an IP) are
+// dropped, duplicates are kept once, and at most kMaxRecordPeers survive, first seen first.
+void AddPeer(std::string_view peer, std::string* joined, size_t* count) {
+  if (peer.empty() || peer.find(',') != std::string_view::npos || *count >= kMaxRecordPeers) {
+    return;
+  }
+  std::string_view rest = *joined;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == peer) return;
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  if (!joined->empty()) joined->push_back(',');
+  joined->append(peer);
+  ++*count;
+}
+
+void AddPeerList(std::string_view list, std::string* joined, size_t* count) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    AddPeer(list.substr(0, comma), joined, count);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+}
+
+std::string JoinPeers(const std::vector<std::string>& peers) {
+  std::string joined;
+  size_t count = 0;
+  for (const std::string& peer : peers) AddPeer(peer, &joined, &count);
+  return joined;
+}
+
+std::vector<std::string> SplitPeers(std::string_view list) {
+  std::vector<std::string> peers;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    if (comma != 0) peers.emplace_back(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return peers;
+}
+
+std::string_view ColumnText(sqlite3_stmt* s, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+  return text == nullptr
+             ? std::string_view()
+             : std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(s, column)));
+}
+
+// cv_peers_union(stored, snapshot): the stored list followed by the snapshot's new peers.
+void PeersUnion(sqlite3_context* context, int, sqlite3_value** argv) {
+  std::string joined;
+  size_t count = 0;
+  for (int i = 0; i < 2; ++i) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[i]));
+    if (text != nullptr) {
+      AddPeerList(std::string_view(text, static_cast<size_t>(sqlite3_value_bytes(argv[i]))),
+                  &joined, &count);
+    }
+  }
+  sqlite3_result_text(context, joined.data(), static_cast<int>(joined.size()), SQLITE_TRANSIENT);
+}
+
+// Borrows a cached statement; resets it and clears its bindings when done, so that no statement
+// keeps a read transaction (and with it an old WAL snapshot) open.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  explicit operator bool() const { return s_ != nullptr; }
+  sqlite3_stmt* get() const { return s_; }
+
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  // Text is bound as it is, never copied: it must outlive the step. An empty view binds '' (a
+  // null data() would bind SQL NULL).
+  void Bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data() != nullptr ? v.data() : "", static_cast<int>(v.size()),
+                      SQLITE_STATIC);
+  }
+  void BindNull(int i) { sqlite3_bind_null(s_, i); }
+  int Step() { return sqlite3_step(s_); }
+  int64_t Int(int column) const { return sqlite3_column_int64(s_, column); }
+  uint64_t UInt(int column) const { return FromDb(sqlite3_column_int64(s_, column)); }
+  std::string Text(int column) const { return std::string(ColumnText(s_, column)); }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Reads six aggregate columns (kTotalsColumns order) starting at `column`.
+void ReadTotals(const Stmt& s, int column, UsageTotals* t) {
+  t->relayed_ms = s.UInt(column);
+  t->bytes_to_peer = s.UInt(column + 1);
+  t->bytes_to_client = s.UInt(column + 2);
+  t->packets_to_peer = s.UInt(column + 3);
+  t->packets_to_client = s.UInt(column + 4);
+  t->allocations = s.UInt(column + 5);
+}
+
+class SqliteUsageStore final : public UsageStore {
+ public:
+  SqliteUsageStore(std::string path, sqlite3* db, const SqliteStoreOptions& options, int version)
+      : path_(std::move(path)), db_(db), options_(options), version_(version) {}
+  ~SqliteUsageStore() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+  SqliteUsageStore(const SqliteUsageStore&) = delete;
+  SqliteUsageStore& operator=(const SqliteUsageStore&) = delete;
+
+  bool Write(std::span<const UsageRecord> records, std::string* error) override;
+  std::optional<size_t> CloseInterrupted(std::string_view node, std::string_view current_run,
+                                         std::string* error) override;
+  std::optional<UserUsage> User(std::string_view user, int64_t now_ms, std::string* error) override;
+  std::optional<std::vector<UserMonth>> Month(int64_t now_ms, std::string* error) override;
+  std::optional<uint64_t> RelayedCalls(std::string_view user, int64_t since_ms,
+                                       std::string* error) override;
+  std::optional<std::vector<UserMonth>> TopUsers(int64_t now_ms, size_t n,
+                                                 std::string* error) override;
+  std::optional<UsageTotals> Session(std::string_view session, std::string* error) override;
+  std::optional<std::vector<UsageRecord>> Records(const RecordFilter& filter,
+                                                  std::string* error) override;
+  bool AddGuard(const AbuseGuard& guard, std::string* error) override;
+  std::optional<std::vector<AbuseGuard>> ActiveGuards(int64_t now_ms, std::string* error) override;
+  int schema_version() const override { return version_; }
+
+ private:
+  // A transaction body: returns SQLITE_OK, or the failing result code (with `what` set when the
+  // failure is not SQLite's own).
+  using Body = std::function<int(std::string* what)>;
+
+  // Prepares `sql` once per connection; nullptr Stmt on failure (sqlite3_errmsg says why).
+  Stmt Prepare(const std::string& sql);
+  int Exec(const char* sql);
+  // Runs `body` in BEGIN IMMEDIATE (write) or BEGIN (read) … COMMIT, rolling back on failure and
+  // retrying the whole transaction while the database is busy or locked, for up to
+  // busy_timeout_ms. False with "usage-db <path>: <what>" in `error` when it did not commit.
+  bool Transact(bool write, const Body& body, std::string_view what, std::string* error);
+  std::optional<std::vector<UserMonth>> MonthUsers(const char* sql, int64_t now_ms, size_t n,
+                                                   std::string* error);
+
+  const std::string path_;
+  sqlite3* const db_;
+  const SqliteStoreOptions options_;
+  const int version_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::optional<int64_t> last_prune_ms_;  // newest last_ms at the last hourly prune
+};
+
+Stmt SqliteUsageStore::Prepare(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return Stmt(it->second);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()) + 1,
+                         SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return Stmt(nullptr);
+  }
+  statements_.emplace(sql, stmt);
+  return Stmt(stmt);
+}
+
+int SqliteUsageStore::Exec(const char* sql) {
+  Stmt s = Prepare(sql);
+  if (!s) return sqlite3_errcode(db_);
+  const int rc = s.Step();
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+bool SqliteUsageStore::Transact(bool write, const Body& body, std::string_view what,
+                                std::string* error) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
+  auto backoff = std::chrono::milliseconds(1);
+  for (;;) {
+    std::string failure;
+    int rc = Exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rc == SQLITE_OK) {
+      rc = body(&failure);
+      if (rc == SQLITE_OK) rc = Exec("COMMIT");
+    }
+    if (rc == SQLITE_OK) return true;
+    if (failure.empty()) failure = sqlite3_errmsg(db_);
+    if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK");
+    // SQLite's busy handler has already waited on most locks; this covers the cases it does not
+    // (a lock lost to another writer between statements, WAL recovery).
+    if (IsBusy(rc) && Clock::now() + backoff < deadline) {
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+      continue;
+    }
+    if (error != nullptr) *error = "usage-db " + path_ + ": " + std::string(what) + ": " + failure;
+    return false;
+  }
+}
+
+bool SqliteUsageStore::Write(std::span<const UsageRecord> records, std::string* error) {
+  if (records.empty()) return true;
+  int64_t newest = INT64_MIN;
+  for (const UsageRecord& r : records) newest = std::max(newest, r.last_ms);
+  const bool prune =
+      !last_prune_ms_ || (newest > *last_prune_ms_ &&
+                          static_cast<uint64_t>(newest) - static_cast<uint64_t>(*last_prune_ms_) >=
+                              static_cast<uint64_t>(kMsPerHour));
+  const bool ok = Transact(
+      true,
+      [&](std::string*) {
+        Stmt s = Prepare(kUpsertSql);
+        if (!s) return sqlite3_errcode(db_);
+        for (const UsageRecord& r : records) {
+          const std::string peers = JoinPeers(r.peers);
+          s.Bind(1, r.node);
+          s.Bind(2, r.run);
+          s.Bind(3, static_cast<int64_t>(r.allocation));  // bit pattern; read back as uint64_t
+          s.Bind(4, r.user);
+          s.Bind(5, r.session);
+          s.Bind(6, r.line);
+          s.Bind(7, r.plan);
+          s.Bind(8, r.transport);
+          s.Bind(9, r.client);
+          s.Bind(10, peers);
+          s.Bind(11, r.start_ms);
+          s.Bind(12, r.last_ms);
+          if (r.ended()) {
+            s.Bind(13, r.last_ms);
+          } else {
+            s.BindNull(13);
+          }
+          s.Bind(14, std::string_view(EndReasonName(r.reason)));
+          s.Bind(15, ToDb(r.relayed_ms));
+          s.Bind(16, ToDb(r.bytes_to_peer));
+          s.Bind(17, ToDb(r.bytes_to_client));
+          s.Bind(18, ToDb(r.packets_to_peer));
+          s.Bind(19, ToDb(r.packets_to_client));
+          const int rc = s.Step();
+          if (rc != SQLITE_DONE) return rc;
+          sqlite3_reset(s.get());
+        }
+        if (prune) {
+          Stmt p = Prepare(kPruneHourlySql);
+          if (!p) return sqlite3_errcode(db_);
+          p.Bind(1, SaturatingSub(newest, kHourlyKeepMs));
+          if (const int rc = p.Step(); rc != SQLITE_DONE) return rc;
+        }
+        return SQLITE_OK;
+      },
+      "writing " + std::to_string(records.size()) + (records.size() == 1 ? " record" : " records"),
+      error);
+  if (ok && prune) last_prune_ms_ = newest;
+  return ok;
+}
+
+std::optional<size_t> SqliteUsageStore::CloseInterrupted(std::string_view node,
+                                                         std::string_view current_run,
+                                                         std::string* error) {
+  size_t closed = 0;
+  const bool ok = Transact(
+      true,
+      [&](std::string*) {
+        Stmt s = Prepare(
+            "UPDATE allocations SET end_ms = last_ms, reason = 'interrupted' "
+            "WHERE node = ?1 AND run <> ?2 AND end_ms IS NULL");
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, node);
+        s.Bind(2, current_run);
+        const int rc = s.Step();
+        if (rc != SQLITE_DONE) return rc;
+        closed = static_cast<size_t>(sqlite3_changes(db_));
+        return SQLITE_OK;
+      },
+      "closing interrupted records", error);
+  if (!ok) return std::nullopt;
+  return closed;
+}
+
+std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t now_ms,
+                                                std::string* error) {
+  UserUsage usage;
+  const int64_t day_start = UtcDayStartMs(now_ms);
+  const int64_t month_start = UtcMonthStartMs(now_ms);
+  const int64_t month_end = UtcNextMonthStartMs(now_ms);
+  const int64_t since_24h = SaturatingSub(now_ms, kMsPerDay);
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        usage = UserUsage();
+        usage.user = std::string(user);
+        {
+          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
+                           " FROM usage_daily WHERE user = ?1 AND day_ms = ?2");
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          s.Bind(2, day_start);
+          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+          ReadTotals(s, 0, &usage.day);
+        }
+        {
+          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
+                           " FROM usage_daily WHERE user = ?1 AND day_ms >= ?2 AND day_ms < ?3");
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          s.Bind(2, month_start);
+          s.Bind(3, month_end);
+          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+          ReadTotals(s, 0, &usage.month);
+        }
+        {
+          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
+                           " FROM usage_hourly WHERE user = ?1 AND hour_ms > ?2 AND hour_ms <= ?3");
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          s.Bind(2, since_24h);
+          s.Bind(3, now_ms);
+          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+          ReadTotals(s, 0, &usage.last_24h);
+        }
+        {
+          // A call counts in a period when one of its relayed allocations was alive in it: its
+          // [start_ms, last_ms] overlaps the period.
+          Stmt s = Prepare(
+              "SELECT"
+              " count(DISTINCT CASE WHEN last_ms >= ?2 AND start_ms < ?3 THEN " CV_CALL_KEY
+              " END),"
+              " count(DISTINCT CASE WHEN last_ms >= ?4 AND start_ms < ?5 THEN " CV_CALL_KEY
+              " END),"
+              " count(DISTINCT CASE WHEN last_ms > ?6 AND start_ms <= ?7 THEN " CV_CALL_KEY
+              " END)"
+              " FROM allocations WHERE user = ?1 AND last_ms >= min(?4, ?6 + 1) AND " CV_RELAYED);
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          s.Bind(2, day_start);
+          s.Bind(3, day_start + kMsPerDay);
+          s.Bind(4, month_start);
+          s.Bind(5, month_end);
+          s.Bind(6, since_24h);
+          s.Bind(7, now_ms);
+          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+          usage.day.calls = s.UInt(0);
+          usage.month.calls = s.UInt(1);
+          usage.last_24h.calls = s.UInt(2);
+        }
+        {
+          Stmt s = Prepare("SELECT " CV_PLAN_OF("?1"));
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+          usage.plan = s.Text(0);
+        }
+        {
+          Stmt s = Prepare(
+              "SELECT since_ms, until_ms, capped_duration_s, relayed_calls FROM abuse_guards "
+              "WHERE user = ?1 AND until_ms > ?2 ORDER BY until_ms DESC, since_ms DESC LIMIT 1");
+          if (!s) return sqlite3_errcode(db_);
+          s.Bind(1, user);
+          s.Bind(2, now_ms);
+          const int rc = s.Step();
+          if (rc == SQLITE_ROW) {
+            usage.guard =
+                AbuseGuard{usage.user, s.Int(0), s.Int(1), static_cast<uint32_t>(s.Int(2)),
+                           static_cast<uint32_t>(s.Int(3))};
+          } else if (rc != SQLITE_DONE) {
+            return rc;
+          }
+        }
+        return SQLITE_OK;
+      },
+      "reading usage of user '" + std::string(user) + "'", error);
+  if (!ok) return std::nullopt;
+  return usage;
+}
+
+std::optional<std::vector<UserMonth>> SqliteUsageStore::MonthUsers(const char* sql, int64_t now_ms,
+                                                                   size_t n, std::string* error) {
+  std::vector<UserMonth> users;
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        users.clear();
+        Stmt s = Prepare(sql);
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, UtcMonthStartMs(now_ms));
+        s.Bind(2, UtcNextMonthStartMs(now_ms));
+        s.Bind(3, ToDb(n));  // TopUsers' limit; binding a parameter Month() lacks is a no-op
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) users.push_back({s.Text(0), s.Text(2), s.UInt(1)});
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "reading the month " + UtcMonth(now_ms), error);
+  if (!ok) return std::nullopt;
+  return users;
+}
+
+std::optional<std::vector<UserMonth>> SqliteUsageStore::Month(int64_t now_ms, std::string* error) {
+  return MonthUsers(CV_MONTH_SQL("ORDER BY user"), now_ms, 0, error);
+}
+
+std::optional<std::vector<UserMonth>> SqliteUsageStore::TopUsers(int64_t now_ms, size_t n,
+                                                                 std::string* error) {
+  return MonthUsers(CV_MONTH_SQL("ORDER BY month_ms DESC, user LIMIT ?3"), now_ms, n, error);
+}
+
+std::optional<uint64_t> SqliteUsageStore::RelayedCalls(std::string_view user, int64_t since_ms,
+                                                       std::string* error) {
+  uint64_t calls = 0;
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        Stmt s = Prepare("SELECT count(DISTINCT " CV_CALL_KEY
+                         ") FROM allocations WHERE user = ?1 AND last_ms > ?2 AND " CV_RELAYED);
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, user);
+        s.Bind(2, since_ms);
+        if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+        calls = s.UInt(0);
+        return SQLITE_OK;
+      },
+      "counting calls of user '" + std::string(user) + "'", error);
+  if (!ok) return std::nullopt;
+  return calls;
+}
+
+std::optional<UsageTotals> SqliteUsageStore::Session(std::string_view session, std::string* error) {
+  UsageTotals totals;
+  if (session.empty()) return totals;  // claimless allocations have no session to total
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        Stmt s = Prepare(
+            "SELECT coalesce(sum(relayed_ms), 0), coalesce(sum(bytes_to_peer), 0), "
+            "coalesce(sum(bytes_to_client), 0), coalesce(sum(packets_to_peer), 0), "
+            "coalesce(sum(packets_to_client), 0), count(*), coalesce(max(" CV_RELAYED
+            "), 0) FROM allocations WHERE session = ?1");
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, session);
+        if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
+        ReadTotals(s, 0, &totals);
+        totals.calls = s.UInt(6);
+        return SQLITE_OK;
+      },
+      "reading session '" + std::string(session) + "'", error);
+  if (!ok) return std::nullopt;
+  return totals;
+}
+
+std::optional<std::vector<UsageRecord>> SqliteUsageStore::Records(const RecordFilter& filter,
+                                                                  std::string* error) {
+  // One statement per combination of filters (at most 16), so each can use its index.
+  std::string sql = std::string("SELECT ") + kRecordColumns +
+                    " FROM allocations WHERE start_ms <= ?1 AND last_ms >= ?2";
+  if (!filter.user.empty()) sql += " AND user = ?3";
+  if (!filter.session.empty()) sql += " AND session = ?4";
+  if (!filter.node.empty()) sql += " AND node = ?5";
+  if (filter.live_only) sql += " AND end_ms IS NULL";
+  sql += " ORDER BY start_ms, node, run, allocation LIMIT ?6";
+  std::vector<UsageRecord> records;
+  const bool ok = Transact(
+      false,
+      [&](std::string* what) {
+        records.clear();
+        Stmt s = Prepare(sql);
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, filter.to_ms);
+        s.Bind(2, filter.from_ms);
+        s.Bind(3, filter.user);
+        s.Bind(4, filter.session);
+        s.Bind(5, filter.node);
+        s.Bind(6, static_cast<int64_t>(std::min(filter.limit, kMaxRecordsLimit)));
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          UsageRecord r;
+          r.node = s.Text(0);
+          r.run = s.Text(1);
+          r.allocation = static_cast<uint64_t>(s.Int(2));
+          r.user = s.Text(3);
+          r.session = s.Text(4);
+          r.line = s.Text(5);
+          r.plan = s.Text(6);
+          r.transport = s.Text(7);
+          r.client = s.Text(8);
+          r.peers = SplitPeers(ColumnText(s.get(), 9));
+          r.start_ms = s.Int(10);
+          r.last_ms = s.Int(11);
+          const std::optional<EndReason> reason = ParseEndReason(ColumnText(s.get(), 12));
+          if (!reason) {
+            *what = "record " + r.node + "/" + r.run + "/" + std::to_string(r.allocation) +
+                    " has an unknown end reason '" + s.Text(12) + "'";
+            return SQLITE_CORRUPT;
+          }
+          r.reason = *reason;
+          r.relayed_ms = s.UInt(13);
+          r.bytes_to_peer = s.UInt(14);
+          r.bytes_to_client = s.UInt(15);
+          r.packets_to_peer = s.UInt(16);
+          r.packets_to_client = s.UInt(17);
+          records.push_back(std::move(r));
+        }
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "listing records", error);
+  if (!ok) return std::nullopt;
+  return records;
+}
+
+bool SqliteUsageStore::AddGuard(const AbuseGuard& guard, std::string* error) {
+  return Transact(
+      true,
+      [&](std::string*) {
+        Stmt s = Prepare(
+            "INSERT INTO abuse_guards (user, since_ms, until_ms, capped_duration_s, relayed_calls) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, since_ms) DO UPDATE SET "
+            "until_ms = excluded.until_ms, capped_duration_s = excluded.capped_duration_s, "
+            "relayed_calls = excluded.relayed_calls");
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, guard.user);
+        s.Bind(2, guard.since_ms);
+        s.Bind(3, guard.until_ms);
+        s.Bind(4, static_cast<int64_t>(guard.capped_duration_s));
+        s.Bind(5, static_cast<int64_t>(guard.relayed_calls));
+        const int rc = s.Step();
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "adding the guard on user '" + guard.user + "'", error);
+}
+
+std::optional<std::vector<AbuseGuard>> SqliteUsageStore::ActiveGuards(int64_t now_ms,
+                                                                      std::string* error) {
+  std::vector<AbuseGuard> guards;
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        guards.clear();
+        Stmt s = Prepare(
+            "SELECT user, since_ms, until_ms, capped_duration_s, relayed_calls FROM ("
+            " SELECT *, row_number() OVER (PARTITION BY user ORDER BY until_ms DESC, since_ms DESC)"
+            " AS latest FROM abuse_guards WHERE until_ms > ?1)"
+            " WHERE latest = 1 ORDER BY user");
+        if (!s) return sqlite3_errcode(db_);
+        s.Bind(1, now_ms);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          guards.push_back({s.Text(0), s.Int(1), s.Int(2), static_cast<uint32_t>(s.Int(3)),
+                            static_cast<uint32_t>(s.Int(4))});
+        }
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "reading active guards", error);
+  if (!ok) return std::nullopt;
+  return guards;
+}
+
+#undef CV_MONTH_SQL
+#undef CV_PLAN_OF
+#undef CV_CALL_KEY
+#undef CV_RELAYED
+
+// Why a file at schema `version` cannot be used by this build, or "" when it can (possibly after
+// migrating it).
+std::string VersionProblem(int64_t version) {
+  if (version > kUsageSchemaVersion) {
+    return "schema version " + std::to_string(version) + " is newer than this build (" +
+           std::to_string(kUsageSchemaVersion) + "); upgrade cvrelay";
+  }
+  if (version < 0) return "schema version " + std::to_string(version) + " is not a usage ledger's";
+  return "";
+}
+
+// Runs one statement that yields at most one integer (a PRAGMA); nullopt on failure.
+std::optional<int64_t> QueryInt(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return std::nullopt;
+  }
+  const int rc = sqlite3_step(s);
+  std::optional<int64_t> value;
+  if (rc == SQLITE_ROW) {
+    value = sqlite3_column_int64(s, 0);
+  } else if (rc == SQLITE_DONE) {
+    value = 0;
+  }
+  sqlite3_finalize(s);
+  return value;
+}
+
+// Brings the file from `*version` to kUsageSchemaVersion in one write transaction. The version is
+// read again under the write lock: another process may have migrated it meanwhile.
+bool Migrate(sqlite3* db, int* version, std::string* what) {
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    *what = std::string("cannot start the schema migration: ") + sqlite3_errmsg(db);
+    return false;
+  }
+  auto fail = [&](std::string why) {
+    *what = std::move(why);
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
+  };
+  const std::optional<int64_t> current = QueryInt(db, "PRAGMA user_version");
+  if (!current) return fail(std::string("cannot read the schema version: ") + sqlite3_errmsg(db));
+  if (std::string problem = VersionProblem(*current); !problem.empty()) return fail(problem);
+  for (int64_t v = *current; v < kUsageSchemaVersion; ++v) {
+    if (sqlite3_exec(db, kMigrations[v], nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return fail("migrating schema version " + std::to_string(v) + " to " + std::to_string(v + 1) +
+                  ": " + sqlite3_errmsg(db));
+    }
+  }
+  const std::string set_version = "PRAGMA user_version = " + std::to_string(kUsageSchemaVersion);
+  if (sqlite3_exec(db, set_version.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail(std::string("committing the schema migration: ") + sqlite3_errmsg(db));
+  }
+  *version = kUsageSchemaVersion;
+  return true;
+}
+
+// What open(2)/SQLite said, with errno's text when the OS had something to say.
+std::string OpenFailure(sqlite3* db) {
+  std::string what = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  const int err = db != nullptr ? sqlite3_system_errno(db) : 0;
+  if (err != 0) what += std::string(" (") + std::strerror(err) + ")";
+  return what;
+}
+
+}  // namespace
+
+std::unique_ptr<UsageStore> OpenSqliteUsageStore(const std::string& path,
+                                                 const SqliteStoreOptions& options,
+                                                 std::string* error) {
+  sqlite3* db = nullptr;
+  bool created = false;
+  auto fail = [&](const std::string& what) -> std::unique_ptr<UsageStore> {
+    if (db != nullptr) sqlite3_close(db);
+    if (created) {  // leave nothing half-made behind
+      ::unlink(path.c_str());
+      ::unlink((path + "-wal").c_str());
+      ::unlink((path + "-shm").c_str());
+    }
+    if (error != nullptr) *error = "usage-db " + path + ": " + what;
+    return nullptr;
+  };
+
+  if (!options.read_only) {
+    if (options.create_parent) {
+      const size_t slash = path.find_last_of('/');
+      const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+      if (!dir.empty()) {
+        if (::mkdir(dir.c_str(), 0750) == 0) {
+          ::chmod(dir.c_str(), 0750);  // whatever the umask
+        } else if (errno != EEXIST) {
+          return fail("cannot create directory " + dir + ": " + std::strerror(errno));
+        }
+      }
+    }
+    // Created here rather than by SQLite so that it is 0640 from the start, whatever the umask.
+    // SQLite gives the -wal and -shm files the database file's mode.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+      created = true;
+      const bool mode_ok = ::fchmod(fd, 0640) == 0;
+      const int err = errno;
+      ::close(fd);
+      if (!mode_ok) return fail(std::string("cannot set mode 0640: ") + std::strerror(err));
+    } else if (errno != EEXIST) {
+      return fail(std::string("cannot create: ") + std::strerror(errno));
+    }
+  }
+
+  const int flags =
+      (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    return fail(OpenFailure(db));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, std::max(options.busy_timeout_ms, 0));
+
+  const std::optional<int64_t> found = QueryInt(db, "PRAGMA user_version");
+  if (!found) return fail(OpenFailure(db));
+  int version = static_cast<int>(*found);
+  if (std::string problem = VersionProblem(*found); !problem.empty()) return fail(problem);
+  if (options.read_only && version < kUsageSchemaVersion) {
+    return fail("schema version " + std::to_string(version) + " is older than this build (" +
+                std::to_string(kUsageSchemaVersion) +
+                "); it is not a usage ledger yet, or cvrelay has not migrated it");
+  }
+
+  if (!options.read_only) {
+    sqlite3_stmt* s = nullptr;
+    std::string mode;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      mode = std::string(ColumnText(s, 0));
+    }
+    sqlite3_finalize(s);
+    if (mode != "wal") return fail("cannot switch to WAL mode: " + OpenFailure(db));
+    // Keep -wal and -shm when the last connection closes: a reader that may not create files in
+    // the directory (cvadmin in the group, directory 0750) can then still open the ledger while
+    // cvrelay is stopped. After a checkpoint the WAL is cut back to at most 64 MiB.
+    int persist = 1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    if (sqlite3_exec(db, "PRAGMA journal_size_limit = 67108864", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
+      return fail(OpenFailure(db));
+    }
+  }
+  if (sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", nullptr, nullptr,
+                   nullptr) != SQLITE_OK) {
+    return fail(OpenFailure(db));
+  }
+  if (sqlite3_create_function(db, "cv_peers_union", 2,
+                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                              PeersUnion, nullptr, nullptr) != SQLITE_OK) {
+    return fail(OpenFailure(db));
+  }
+
+  if (!options.read_only && version < kUsageSchemaVersion) {
+    std::string what;
+    if (!Migrate(db, &version, &what)) return fail(what);
+  }
+  created = false;  // from here on the file is a ledger: never unlink it
+  auto store = std::make_unique<SqliteUsageStore>(path, db, options, version);
+  db = nullptr;
+  return store;
+}
+
+}  // namespace cv::auth
