@@ -107,6 +107,8 @@ Refusal Entitle(const Plans& plans, const Request& req, Entitlement* e) {
                                  : (e->video ? bw.video_kbps : bw.audio_kbps);
   e->bandwidth_kbps = MinNonZero(req.bandwidth_kbps, plan_kbps);
   e->max_duration_s = MinNonZero(req.max_duration_s, plan.max_call_duration_s);
+  e->monthly_relay_minutes = relay.monthly_relay_minutes;
+  e->abuse_guard = relay.abuse_guard.enabled;
   return Refusal::kNone;
 }
 

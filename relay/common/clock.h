@@ -20,12 +20,14 @@ class Clock {
   virtual ~Clock() = default;
   virtual MonoTime Now() const = 0;
   virtual int64_t UnixNow() const = 0;
+  virtual int64_t UnixNowMs() const = 0;  // Unix milliseconds (usage records)
 };
 
 class RealClock final : public Clock {
  public:
   MonoTime Now() const override { return MonoClock::now(); }
   int64_t UnixNow() const override;
+  int64_t UnixNowMs() const override;
 };
 
 // For tests: time moves only when Advance() is called. Not thread-safe.
@@ -35,6 +37,9 @@ class SimulatedClock final : public Clock {
   MonoTime Now() const override { return MonoTime{} + elapsed_; }
   int64_t UnixNow() const override {
     return unix_start_ + std::chrono::duration_cast<seconds>(elapsed_).count();
+  }
+  int64_t UnixNowMs() const override {
+    return unix_start_ * 1000 + std::chrono::duration_cast<milliseconds>(elapsed_).count();
   }
   void Advance(Duration d) { elapsed_ += d; }
 

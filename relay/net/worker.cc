@@ -23,10 +23,12 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
       shared_(shared),
       rx_(std::make_unique<RxSlot[]>(kBatch)),
       tx_(std::make_unique<TxSlot[]>(kBatch * 2)),
-      next_tick_(shared.clock->Now()) {
+      next_tick_(shared.clock->Now()),
+      next_checkpoint_(shared.clock->Now() + shared.checkpoint) {
   turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
                                              *shared.limits, shared.policy, std::move(auth),
                                              shared.nonce_key, shared.nonce_lifetime_s, id);
+  if (shared.usage != nullptr) turn_->SetUsageSink(shared.usage, shared.usage_origin);
 }
 
 Worker::~Worker() {
@@ -206,6 +208,10 @@ void Worker::AfterBatch() {
     turn_->OnTimer(now);
     FlushSends();
     if (id_ == 0) shared_.reservations->Expire(now);
+    if (now >= next_checkpoint_) {
+      turn_->Checkpoint();
+      next_checkpoint_ = now + shared_.checkpoint;
+    }
     next_tick_ = now + kTick;
   }
   turn_->CollectGarbage();

@@ -47,6 +47,11 @@ struct WorkerShared {
   std::unique_ptr<turn::RequestLimits> limits;     // thread-safe
   std::unique_ptr<PortPool> ports;                 // thread-safe
   std::unique_ptr<ReservationTable> reservations;  // thread-safe
+  // Usage metering: null when the ledger is off. Every worker hands a snapshot of its
+  // allocations to `usage` each `checkpoint`, and a final record when one ends.
+  turn::UsageSink* usage = nullptr;  // thread-safe
+  turn::UsageOrigin usage_origin;
+  Duration checkpoint = seconds(10);
 };
 
 class Worker final : public turn::TurnCallbacks {
@@ -130,6 +135,7 @@ class Worker final : public turn::TurnCallbacks {
   std::unique_ptr<TxSlot[]> tx_;
   size_t tx_count_ = 0;
   MonoTime next_tick_;
+  MonoTime next_checkpoint_;
   size_t relay_cursor_ = 0;
   std::atomic<size_t> allocation_count_{0};
 };

@@ -41,11 +41,33 @@ struct Relay {
   SocketAddress address;
 };
 
+// Payload bytes and packets relayed each way, and the relayed time: wall time during which
+// packets flowed either way, leaving out gaps longer than kRelayGap (a call on hold is not billed
+// for its silence). Updated per packet with one subtraction and one comparison.
+inline constexpr Duration kRelayGap = seconds(2);
+
 struct TrafficCounters {
   uint64_t packets_to_peer = 0;
   uint64_t bytes_to_peer = 0;
   uint64_t packets_to_client = 0;
   uint64_t bytes_to_client = 0;
+  Duration relayed{};
+  MonoTime last_relayed{};  // epoch: nothing relayed yet
+
+  void Touch(MonoTime now) {
+    const Duration gap = now - last_relayed;
+    if (gap <= kRelayGap && last_relayed != MonoTime{}) relayed += gap;
+    last_relayed = now;
+  }
+  int64_t relayed_ms() const { return std::chrono::duration_cast<milliseconds>(relayed).count(); }
+  TrafficCounters& operator+=(const TrafficCounters& o) {
+    packets_to_peer += o.packets_to_peer;
+    bytes_to_peer += o.bytes_to_peer;
+    packets_to_client += o.packets_to_client;
+    bytes_to_client += o.bytes_to_client;
+    relayed += o.relayed;
+    return *this;
+  }
 };
 
 struct Allocation {
@@ -56,12 +78,14 @@ struct Allocation {
   auth::Key key;                  // long-term key that authenticated the Allocate
   std::array<Relay, 2> relays{};  // [0] IPv4, [1] IPv6; handle kNoRelay when absent
   MonoTime created;
+  int64_t created_unix_ms = 0;  // for the usage ledger
   MonoTime expires;
   MonoTime hard_end = MonoTime::max();  // created + the maximum call duration, if any
   BandwidthCap cap_to_peer, cap_to_client;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
   TrafficCounters traffic;
+  std::vector<IpAddress> peers_seen;  // distinct peer IPs permitted (ledger), at most 8
   bool dont_fragment = false;
   bool deleted = false;  // set when removed; its memory lives until the end of the loop iteration
   // owner = this; at the earliest expiry of the allocation, a permission or a channel.

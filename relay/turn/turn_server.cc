@@ -80,6 +80,26 @@ void PutU16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v);
 }
 
+// The usage ledger's end reason for the counter an allocation ended with.
+auth::EndReason EndReasonOf(Counter c) {
+  switch (c) {
+    case Counter::kAllocationsDeleted:
+      return auth::EndReason::kClient;
+    case Counter::kAllocationsExpired:
+      return auth::EndReason::kLifetime;
+    case Counter::kEndedDurationCap:
+      return auth::EndReason::kDurationCap;
+    case Counter::kEndedQuota:
+      return auth::EndReason::kQuota;
+    case Counter::kEndedRevoked:
+      return auth::EndReason::kRevoked;
+    case Counter::kEndedByOperator:
+      return auth::EndReason::kOperator;
+    default:
+      return auth::EndReason::kShutdown;
+  }
+}
+
 }  // namespace
 
 TurnServer::TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbacks& callbacks,
@@ -98,6 +118,7 @@ TurnServer::TurnServer(const TurnConfig& config, const Clock& clock, TurnCallbac
       nonces_(nonce_key, nonce_lifetime_s),
       unauth_limiter_(config.unauth_rate, static_cast<uint32_t>(config.unauth_burst)),
       timers_(clock.Now()),
+      worker_id_(worker_id),
       next_allocation_id_(static_cast<uint64_t>(worker_id) << 48) {}
 
 TurnServer::~TurnServer() { DeleteAll(clock_.Now()); }
@@ -224,7 +245,7 @@ void TurnServer::CollectGarbage() { graveyard_.clear(); }
 
 void TurnServer::DeleteAll(MonoTime /*now*/) {
   while (!allocations_.empty()) {
-    DeleteAllocation(*allocations_.begin()->second, Counter::kAllocationsDeleted);
+    DeleteAllocation(*allocations_.begin()->second, Counter::kEndedShutdown);
   }
   CollectGarbage();
 }
@@ -306,7 +327,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   AuthResult auth;
   // RFC 8656 §7.2, step 1: authenticate with the long-term credential mechanism.
   if (!Authenticate(tuple, msg, nullptr, now, &auth)) return;
-  const auth::Entitlement& ent = auth.entitlement;
+  auth::Entitlement& ent = auth.entitlement;
   // Allocate rate per source address and per user: 486, as for any other allocation quota.
   if (LimitScope scope = limits_.AllowAllocate(tuple.client.ip, ent.user, now);
       scope != LimitScope::kNone) {
@@ -373,6 +394,24 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
     SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
     return;
   }
+  // Usage (the ledger's view): the month's relay minutes used up → 486; under the relay-abuse
+  // guard the call is capped at the guard's duration.
+  if (usage_ != nullptr) {
+    const auth::UsageVerdict verdict = auth::Judge(ent.monthly_relay_minutes, ent.abuse_guard,
+                                                   usage_->Lookup(ent.user), clock_.UnixNowMs());
+    if (verdict.quota_exhausted) {
+      counters_.Add(Counter::kQuotaMonthly);
+      CV_INFO("allocation.refused", "reason=monthly-relay-minutes user=%s session=%s client=%s",
+              log::Quote(ent.user).c_str(), log::Quote(ent.session).c_str(),
+              tuple.client.ToString().c_str());
+      SendError(tuple, msg, error::kAllocationQuotaReached, &auth, now);
+      return;
+    }
+    if (verdict.capped_duration_s != 0 &&
+        (ent.max_duration_s == 0 || ent.max_duration_s > verdict.capped_duration_s)) {
+      ent.max_duration_s = verdict.capped_duration_s;
+    }
+  }
   // Quotas (RFC 8656 §7.2 step 8): per user or per call session → 486; relay full → 508.
   QuotaClaim claim{ent.user, ent.session, ent.max_allocations_per_user,
                    ent.max_allocations_per_session};
@@ -404,6 +443,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   a.entitlement = std::move(auth.entitlement);
   a.key = auth.key;
   a.created = now;
+  a.created_unix_ms = clock_.UnixNowMs();
   if (a.entitlement.max_duration_s != 0) a.hard_end = now + seconds(a.entitlement.max_duration_s);
   a.cap_to_peer = BandwidthCap(a.entitlement.bandwidth_kbps);
   a.cap_to_client = BandwidthCap(a.entitlement.bandwidth_kbps);
@@ -422,6 +462,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   allocations_.emplace(tuple, std::move(owned));
   Schedule(a, now);
   counters_.Add(Counter::kAllocationsCreated);
+  plan_stats_[{a.entitlement.plan, tuple.transport}].created++;
 
   MessageBuilder b = StartResponse(msg, true);
   for (const Relay& r : a.relays) {
@@ -519,6 +560,7 @@ void TurnServer::HandleCreatePermission(const FiveTuple& tuple, const MessageVie
       p->expires = expires;
     } else {
       a.permissions.push_back({peers[i], expires});
+      NotePeer(a, peers[i]);
     }
   }
   Schedule(a, now);
@@ -569,6 +611,7 @@ void TurnServer::HandleChannelBind(const FiveTuple& tuple, const MessageView& ms
     p->expires = std::max(p->expires, permission_expires);
   } else {
     a.permissions.push_back({peer->ip, permission_expires});
+    NotePeer(a, peer->ip);
   }
   Schedule(a, now);
   MessageBuilder b = StartResponse(msg, true);
@@ -689,6 +732,7 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
       return false;
     }
     out->key = existing->key;
+    counters_.Add(Counter::kAuthOk);
     return true;
   }
 
@@ -762,7 +806,9 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
     return false;
   }
   out->entitlement = std::move(grant.entitlement);
-  return Admit(tuple, msg, *out, now);
+  if (!Admit(tuple, msg, *out, now)) return false;
+  counters_.Add(Counter::kAuthOk);
+  return true;
 }
 
 bool TurnServer::Admit(const FiveTuple& tuple, const MessageView& msg, const AuthResult& auth,
@@ -899,6 +945,102 @@ void TurnServer::VisitAllocations(const std::function<void(const Allocation&)>& 
   for (const auto& [tuple, a] : allocations_) visit(*a);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Metering
+
+void TurnServer::SetUsageSink(UsageSink* sink, UsageOrigin origin) {
+  usage_ = sink;
+  origin_ = std::move(origin);
+}
+
+auth::UsageRecord TurnServer::Snapshot(const Allocation& a, auth::EndReason reason,
+                                       int64_t now_ms) const {
+  auth::UsageRecord r;
+  r.node = origin_.node;
+  r.run = origin_.run;
+  r.allocation = a.id;
+  r.user = a.entitlement.user;
+  r.session = a.entitlement.session;
+  r.line = a.entitlement.line;
+  r.plan = a.entitlement.plan;
+  r.transport = TransportName(a.tuple.transport);
+  r.client = a.tuple.client.ToString();
+  r.peers.reserve(a.peers_seen.size());
+  for (const IpAddress& ip : a.peers_seen) r.peers.push_back(ip.ToString());
+  r.start_ms = a.created_unix_ms;
+  r.last_ms = std::max(now_ms, a.created_unix_ms);
+  r.reason = reason;
+  r.relayed_ms = static_cast<uint64_t>(a.traffic.relayed_ms());
+  r.bytes_to_peer = a.traffic.bytes_to_peer;
+  r.bytes_to_client = a.traffic.bytes_to_client;
+  r.packets_to_peer = a.traffic.packets_to_peer;
+  r.packets_to_client = a.traffic.packets_to_client;
+  return r;
+}
+
+void TurnServer::NotePeer(Allocation& a, const IpAddress& peer) {
+  if (a.peers_seen.size() >= auth::kMaxRecordPeers) return;
+  for (const IpAddress& ip : a.peers_seen) {
+    if (ip == peer) return;
+  }
+  a.peers_seen.push_back(peer);
+}
+
+void TurnServer::Checkpoint() {
+  if (usage_ == nullptr || allocations_.empty()) return;
+  const int64_t now_ms = clock_.UnixNowMs();
+  std::vector<auth::UsageRecord> records;
+  records.reserve(allocations_.size());
+  for (const auto& [tuple, a] : allocations_) {
+    records.push_back(Snapshot(*a, auth::EndReason::kLive, now_ms));
+  }
+  usage_->Submit(std::move(records));
+}
+
+size_t TurnServer::ApplyStanding(std::string_view user, const auth::Standing& standing,
+                                 MonoTime now) {
+  const int64_t now_ms = clock_.UnixNowMs();
+  std::vector<Allocation*> over_quota, capped;
+  for (auto& [tuple, a] : allocations_) {
+    if (a->user() != user) continue;
+    const auth::UsageVerdict v = auth::Judge(a->entitlement.monthly_relay_minutes,
+                                             a->entitlement.abuse_guard, standing, now_ms);
+    if (v.quota_exhausted) {
+      over_quota.push_back(a.get());
+    } else if (v.capped_duration_s != 0) {
+      capped.push_back(a.get());
+    }
+  }
+  size_t ended = over_quota.size();
+  for (Allocation* a : over_quota) {
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=quota",
+            static_cast<unsigned long long>(a->id), log::Quote(a->user()).c_str(),
+            log::Quote(a->entitlement.session).c_str());
+    DeleteAllocation(*a, Counter::kEndedQuota);
+  }
+  for (Allocation* a : capped) {
+    if (CapDuration(*a, standing.guard_capped_s, now)) ++ended;
+  }
+  return ended;
+}
+
+bool TurnServer::CapDuration(Allocation& a, uint32_t max_s, MonoTime now) {
+  if (a.entitlement.max_duration_s == 0 || a.entitlement.max_duration_s > max_s) {
+    a.entitlement.max_duration_s = max_s;
+  }
+  a.hard_end = std::min(a.hard_end, a.created + seconds(max_s));
+  if (a.hard_end <= now) {
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=duration_cap",
+            static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
+            log::Quote(a.entitlement.session).c_str());
+    DeleteAllocation(a, Counter::kEndedDurationCap);
+    return true;
+  }
+  a.expires = std::min(a.expires, a.hard_end);
+  Schedule(a, now);
+  return false;
+}
+
 void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   auto it = allocations_.find(a.tuple);
   if (it == allocations_.end() || it->second.get() != &a) return;
@@ -908,6 +1050,8 @@ void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   a.deleted = true;
   quotas_.Release(a.user(), a.entitlement.session);
   counters_.Add(reason);
+  plan_stats_[{a.entitlement.plan, a.tuple.transport}].ended += a.traffic;
+  if (usage_ != nullptr) usage_->Submit({Snapshot(a, EndReasonOf(reason), clock_.UnixNowMs())});
   graveyard_.push_back(std::move(it->second));
   allocations_.erase(it);
 }
@@ -920,16 +1064,16 @@ uint16_t TurnServer::PeerError(const Allocation& a, const IpAddress& peer) {
 }
 
 bool TurnServer::AdmitToPeer(Allocation& a, size_t bytes, MonoTime now) {
-  return Admit(a.cap_to_peer, a.traffic.packets_to_peer, a.traffic.bytes_to_peer,
+  return Admit(a, a.cap_to_peer, a.traffic.packets_to_peer, a.traffic.bytes_to_peer,
                Counter::kClientToPeerPackets, Counter::kClientToPeerBytes, bytes, now);
 }
 
 bool TurnServer::AdmitToClient(Allocation& a, size_t bytes, MonoTime now) {
-  return Admit(a.cap_to_client, a.traffic.packets_to_client, a.traffic.bytes_to_client,
+  return Admit(a, a.cap_to_client, a.traffic.packets_to_client, a.traffic.bytes_to_client,
                Counter::kPeerToClientPackets, Counter::kPeerToClientBytes, bytes, now);
 }
 
-bool TurnServer::Admit(BandwidthCap& cap, uint64_t& packets, uint64_t& total,
+bool TurnServer::Admit(Allocation& a, BandwidthCap& cap, uint64_t& packets, uint64_t& total,
                        Counter packets_counter, Counter bytes_counter, size_t bytes, MonoTime now) {
   if (!cap.Allow(bytes, now)) {
     counters_.Add(Counter::kDropBandwidth);
@@ -937,6 +1081,7 @@ bool TurnServer::Admit(BandwidthCap& cap, uint64_t& packets, uint64_t& total,
   }
   packets++;
   total += bytes;
+  a.traffic.Touch(now);
   counters_.Add(packets_counter);
   counters_.Add(bytes_counter, bytes);
   return true;

@@ -11,11 +11,16 @@
 //   - concurrent allocations per user and per call session → 486; Allocate rate per source and
 //     per user → 486; repeated failed authentication → a short ban (403);
 //   - bandwidth: payload bytes per direction over the cap are dropped (counted);
-//   - duration: an allocation ends at creation + max_duration_s however often it is refreshed.
+//   - duration: an allocation ends at creation + max_duration_s however often it is refreshed;
+//   - with a UsageSink: monthly relay minutes used up → 486 and live allocations end (quota);
+//     the relay-abuse guard caps the duration of new and live allocations.
+// With a UsageSink it also meters: a snapshot of every allocation at each Checkpoint() and a
+// final record when one ends.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -37,6 +42,7 @@
 #include "relay/turn/revocations.h"
 #include "relay/turn/timer_wheel.h"
 #include "relay/turn/transaction_cache.h"
+#include "relay/turn/usage_sink.h"
 
 namespace cv::turn {
 
@@ -104,6 +110,8 @@ class TurnServer {
   // While draining (SIGTERM), new allocations are refused with 508 so clients pick another relay;
   // existing ones keep working until they end.
   void SetDraining(bool draining) { draining_ = draining; }
+  // Meter into `sink` (which must outlive this server); nullptr stops metering.
+  void SetUsageSink(UsageSink* sink, UsageOrigin origin);
 
   // A datagram or stream frame from a client: STUN or ChannelData.
   void OnClientPacket(const FiveTuple& tuple, std::span<const uint8_t> data, MonoTime now);
@@ -127,7 +135,23 @@ class TurnServer {
   bool EndAllocation(uint64_t id);
   void VisitAllocations(const std::function<void(const Allocation&)>& visit) const;
 
+  // Hands a snapshot of every live allocation to the usage sink.
+  void Checkpoint();
+  // Applies a user's new standing to their live allocations: ends them when the month's relay
+  // minutes are used up (reason quota), or caps their duration under the abuse guard. Returns
+  // how many ended.
+  size_t ApplyStanding(std::string_view user, const auth::Standing& standing, MonoTime now);
+
+  // Allocations created and traffic of ended allocations, by plan and transport, since start.
+  struct PlanStats {
+    uint64_t created = 0;
+    TrafficCounters ended;
+  };
+  using PlanStatsMap = std::map<std::pair<std::string, Transport>, PlanStats>;
+  const PlanStatsMap& plan_stats() const { return plan_stats_; }
+
   size_t allocation_count() const { return allocations_.size(); }
+  uint32_t worker_id() const { return worker_id_; }
   const TurnCounters& counters() const { return counters_; }
   // For the net layer, which counts its own drops in the same set (same thread).
   TurnCounters& counters() { return counters_; }
@@ -188,8 +212,14 @@ class TurnServer {
   bool AdmitToPeer(Allocation& a, size_t bytes, MonoTime now);
   bool AdmitToClient(Allocation& a, size_t bytes, MonoTime now);
   // One direction of the above: `cap`, then the allocation's and the worker's counts.
-  bool Admit(BandwidthCap& cap, uint64_t& packets, uint64_t& total, Counter packets_counter,
-             Counter bytes_counter, size_t bytes, MonoTime now);
+  bool Admit(Allocation& a, BandwidthCap& cap, uint64_t& packets, uint64_t& total,
+             Counter packets_counter, Counter bytes_counter, size_t bytes, MonoTime now);
+  // The allocation as a usage record at Unix ms `now_ms`.
+  auth::UsageRecord Snapshot(const Allocation& a, auth::EndReason reason, int64_t now_ms) const;
+  // Caps a's duration at `max_s` from its creation; ends it when that is already past. True
+  // when it ended.
+  bool CapDuration(Allocation& a, uint32_t max_s, MonoTime now);
+  void NotePeer(Allocation& a, const IpAddress& peer);
   uint32_t ClampLifetime(std::optional<uint32_t> requested) const;
 
   TurnConfig config_;
@@ -207,9 +237,13 @@ class TurnServer {
   TurnCounters counters_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, FiveTupleHash> allocations_;
   std::vector<std::unique_ptr<Allocation>> graveyard_;
+  const uint32_t worker_id_;
   uint64_t next_allocation_id_;
   uint64_t indication_seq_ = 0;
   bool draining_ = false;
+  UsageSink* usage_ = nullptr;
+  UsageOrigin origin_;
+  PlanStatsMap plan_stats_;
   alignas(8) std::array<uint8_t, 1500> out_{};
 };
 

@@ -1213,5 +1213,190 @@ TEST_F(TurnServerTest, AllocationCarriesItsEntitlementForListing) {
   EXPECT_EQ(seen, 1);
 }
 
+// --- Metering: usage records, monthly relay minutes, the abuse guard ---------------------------
+
+// Records what the server meters; hands out standings the test sets.
+class FakeUsage final : public UsageSink {
+ public:
+  void Submit(std::vector<auth::UsageRecord> records) override {
+    for (auth::UsageRecord& r : records) this->records.push_back(std::move(r));
+  }
+  auth::Standing Lookup(std::string_view user) const override {
+    auto it = standings.find(std::string(user));
+    return it == standings.end() ? auth::Standing{} : it->second;
+  }
+  std::vector<auth::UsageRecord> records;
+  std::map<std::string, auth::Standing> standings;
+};
+
+class TurnServerMeteringTest : public TurnServerTest {
+ protected:
+  TurnServerMeteringTest() {
+    auth::Entitlement trial = Ent("call-1");
+    trial.plan = "trial";
+    trial.line = "line-2";
+    trial.monthly_relay_minutes = 10;
+    trial.abuse_guard = true;
+    extra_users_["tina"] = trial;
+    Rebuild();
+    server_->SetUsageSink(&usage_, {"node-a", "00000000000000aa"});
+  }
+  ~TurnServerMeteringTest() override { server_.reset(); }  // its last records need usage_
+  int64_t NowMs() const { return clock_.UnixNowMs(); }
+  FakeUsage usage_;
+};
+
+TEST_F(TurnServerMeteringTest, ACheckpointSnapshotsEveryLiveAllocationWithItsIdentity) {
+  FiveTuple c = Client();
+  Allocated(c, "tina", "pw");
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:3478", "tina", "pw").success());
+  ASSERT_TRUE(CreatePermission(c, "9.9.9.9:1", "tina", "pw").success());
+  Stream(c, 0x4000, 100, 10, milliseconds(20));
+  PeerSends("8.8.8.8:3478", std::vector<uint8_t>(60, 1));
+  server_->Checkpoint();
+  ASSERT_EQ(usage_.records.size(), 1u);
+  const auth::UsageRecord& r = usage_.records[0];
+  EXPECT_EQ(r.node, "node-a");
+  EXPECT_EQ(r.run, "00000000000000aa");
+  EXPECT_EQ(r.user, "tina");
+  EXPECT_EQ(r.session, "call-1");
+  EXPECT_EQ(r.line, "line-2");
+  EXPECT_EQ(r.plan, "trial");
+  EXPECT_EQ(r.transport, "udp");
+  EXPECT_EQ(r.client, "203.0.113.50:40000");
+  EXPECT_EQ(r.peers, (std::vector<std::string>{"8.8.8.8", "9.9.9.9"}));
+  EXPECT_EQ(r.reason, auth::EndReason::kLive);
+  EXPECT_EQ(r.bytes_to_peer, 1000u);
+  EXPECT_EQ(r.packets_to_peer, 10u);
+  EXPECT_EQ(r.bytes_to_client, 60u);
+  EXPECT_EQ(r.packets_to_client, 1u);
+  EXPECT_EQ(r.relayed_ms, 200u) << "ten packets 20 ms apart, then the peer's 20 ms later";
+  EXPECT_EQ(r.last_ms, NowMs());
+  EXPECT_LT(r.start_ms, r.last_ms);
+}
+
+TEST_F(TurnServerMeteringTest, RelayedTimeLeavesOutSilencesLongerThanTwoSeconds) {
+  FiveTuple c = Client();
+  Allocated(c, "tina", "pw");
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:3478", "tina", "pw").success());
+  Stream(c, 0x4000, 10, 51, milliseconds(100));  // 5 s of traffic
+  clock_.Advance(seconds(30));                   // on hold
+  Stream(c, 0x4000, 10, 11, milliseconds(100));  // 1 s more
+  server_->Checkpoint();
+  ASSERT_EQ(usage_.records.size(), 1u);
+  EXPECT_EQ(usage_.records[0].relayed_ms, 6000u);
+}
+
+TEST_F(TurnServerMeteringTest, EveryEndWritesAFinalRecordWithItsReason) {
+  FiveTuple a = Client(1), b = Client(2), c = Client(3);
+  Allocated(a, "tina", "pw");
+  Allocated(b, "tina", "pw");
+  Allocated(c, "tina", "pw");
+  Challenge(a);
+  ASSERT_TRUE(Refresh(a, 0, "tina", "pw").success());
+  ASSERT_EQ(server_->Revoke(RevocationKind::kUser, "tina", clock_.UnixNow() + 600), 2u);
+  ASSERT_EQ(usage_.records.size(), 3u);
+  EXPECT_EQ(usage_.records[0].reason, auth::EndReason::kClient);
+  EXPECT_EQ(usage_.records[1].reason, auth::EndReason::kRevoked);
+  EXPECT_EQ(usage_.records[2].reason, auth::EndReason::kRevoked);
+
+  server_->LiftRevocation(RevocationKind::kUser, "tina");
+  FiveTuple d = Client(4);
+  Allocated(d, "tina", "pw");
+  server_->DeleteAll(clock_.Now());
+  ASSERT_EQ(usage_.records.size(), 4u);
+  EXPECT_EQ(usage_.records[3].reason, auth::EndReason::kShutdown);
+  EXPECT_EQ(Count(Counter::kEndedShutdown), 1u);
+}
+
+TEST_F(TurnServerMeteringTest, AUsedUpMonthIsRefusedWith486) {
+  usage_.standings["tina"] = {auth::UtcMonthStartMs(NowMs()), 10 * 60'000, 0, 0};
+  FiveTuple c = Client();
+  Challenge(c);
+  EXPECT_EQ(Allocate(c, "tina", "pw").error(), 486);
+  EXPECT_EQ(Count(Counter::kQuotaMonthly), 1u);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  // Last month's usage does not count.
+  usage_.standings["tina"].month_start_ms -= 31LL * 86'400'000;
+  EXPECT_TRUE(Allocate(Client(), "tina", "pw").success());
+}
+
+TEST_F(TurnServerMeteringTest, PlansWithoutAMonthlyLimitAreNeverRefusedForUsage) {
+  usage_.standings["alice"] = {auth::UtcMonthStartMs(NowMs()), 1'000'000'000, 0, 0};
+  Allocated(Client(), "alice", "secret");
+  EXPECT_EQ(server_->allocation_count(), 1u);
+}
+
+TEST_F(TurnServerMeteringTest, AStandingWithTheMonthUsedUpEndsLiveAllocationsWithReasonQuota) {
+  FiveTuple c = Client(1);
+  Allocated(c, "tina", "pw");
+  Allocated(Client(2), "alice", "secret");
+  const auth::Standing used_up{auth::UtcMonthStartMs(NowMs()), 10 * 60'000, 0, 0};
+  EXPECT_EQ(server_->ApplyStanding("tina", used_up, clock_.Now()), 1u);
+  EXPECT_EQ(server_->allocation_count(), 1u) << "alice's allocation is not hers";
+  EXPECT_EQ(Count(Counter::kEndedQuota), 1u);
+  ASSERT_EQ(usage_.records.size(), 1u);
+  EXPECT_EQ(usage_.records[0].reason, auth::EndReason::kQuota);
+  Challenge(c);
+  EXPECT_EQ(Refresh(c, 600, "tina", "pw").error(), 437);
+}
+
+TEST_F(TurnServerMeteringTest, TheAbuseGuardCapsNewAllocations) {
+  usage_.standings["tina"] = {0, 0, NowMs() + 7LL * 86'400'000, 300};
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c, "tina", "pw");
+  ASSERT_TRUE(r.success());
+  EXPECT_EQ(r.view.GetU32(attr::kLifetime), 300u);
+  const Allocation* a = server_->FindAllocation(c);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->entitlement.max_duration_s, 300u) << "visible in the effective entitlement";
+  clock_.Advance(seconds(301));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(Count(Counter::kEndedDurationCap), 1u);
+}
+
+TEST_F(TurnServerMeteringTest, AGuardStartingMidCallCapsLiveAllocationsFromTheirCreation) {
+  FiveTuple early = Client(1);
+  Allocated(early, "tina", "pw");
+  clock_.Advance(seconds(200));
+  FiveTuple late = Client(2);
+  Allocated(late, "tina", "pw");
+  clock_.Advance(seconds(150));  // early: 350 s old, late: 150 s
+  const auth::Standing guarded{0, 0, NowMs() + 7LL * 86'400'000, 300};
+  EXPECT_EQ(server_->ApplyStanding("tina", guarded, clock_.Now()), 1u) << "early is past 300 s";
+  EXPECT_EQ(server_->FindAllocation(early), nullptr);
+  ASSERT_NE(server_->FindAllocation(late), nullptr);
+  clock_.Advance(seconds(151));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(server_->FindAllocation(late), nullptr);
+  EXPECT_EQ(Count(Counter::kEndedDurationCap), 2u);
+}
+
+TEST_F(TurnServerMeteringTest, TheGuardDoesNotApplyToPlansWithoutIt) {
+  usage_.standings["alice"] = {0, 0, NowMs() + 86'400'000, 300};
+  FiveTuple c = Client();
+  Challenge(c);
+  Response r = Allocate(c, "alice", "secret");
+  ASSERT_TRUE(r.success());
+  EXPECT_EQ(r.view.GetU32(attr::kLifetime), 600u);
+}
+
+TEST_F(TurnServerMeteringTest, PlanStatsCountCreationsAndEndedTrafficByPlanAndTransport) {
+  FiveTuple c = Client();
+  Allocated(c, "tina", "pw");
+  ASSERT_TRUE(ChannelBind(c, 0x4000, "8.8.8.8:3478", "tina", "pw").success());
+  Stream(c, 0x4000, 100, 3, milliseconds(20));
+  Challenge(c);
+  ASSERT_TRUE(Refresh(c, 0, "tina", "pw").success());
+  const auto& stats = server_->plan_stats();
+  auto it = stats.find({"trial", Transport::kUdp});
+  ASSERT_NE(it, stats.end());
+  EXPECT_EQ(it->second.created, 1u);
+  EXPECT_EQ(it->second.ended.bytes_to_peer, 300u);
+  EXPECT_EQ(it->second.ended.packets_to_peer, 3u);
+}
+
 }  // namespace
 }  // namespace cv::turn

@@ -55,6 +55,9 @@ struct Entitlement {
   uint32_t max_allocations_per_session = 0;  // concurrent, across workers → 486
   uint32_t bandwidth_kbps = 0;               // per allocation and direction
   uint32_t max_duration_s = 0;               // from the allocation's creation
+  // Enforced from the usage ledger (usage_ledger.h), not from the credential:
+  uint32_t monthly_relay_minutes = 0;  // the plan's; 0 = no limit
+  bool abuse_guard = false;            // the plan's relay-abuse guard applies
 };
 
 enum class Refusal : uint8_t {
