@@ -334,6 +334,32 @@ std::string SetAdminIp(const Apply& a, std::optional<std::string_view> v) {
   return "";
 }
 
+std::string SetPrometheusPort(const Apply& a, std::optional<std::string_view> v) {
+  uint64_t n = 0;
+  if (!ParseUint(*v, &n) || n > 65535) return IntError(*v, 0, 65535);
+  a.config.prometheus_port = static_cast<uint16_t>(n);
+  return "";
+}
+
+std::string SetPrometheusAddress(const Apply& a, std::optional<std::string_view> v) {
+  std::optional<IpAddress> ip = ParseIp(*v);
+  if (!ip) return "expected an IP address, got " + Show(*v);
+  a.config.prometheus_address = *ip;
+  return "";
+}
+
+// node-id: it lands in every usage record, so it is kept to a log- and SQL-safe alphabet.
+std::string SetNodeId(const Apply& a, std::optional<std::string_view> v) {
+  if (v->empty() || v->size() > 64) return "expected 1-64 characters, got " + Show(*v);
+  for (char c : *v) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return "expected letters, digits, '-', '_' or '.', got " + Show(*v);
+  }
+  a.config.node_id = std::string(*v);
+  return "";
+}
+
 std::string SetSeparator(const Apply& a, std::optional<std::string_view> v) {
   auto c = v->size() == 1 ? static_cast<unsigned char>((*v)[0]) : 0;
   if (c <= 0x20 || c >= 0x7f) return "expected one printable character, got " + Show(*v);
@@ -494,7 +520,6 @@ constexpr std::string_view kNoCli = "cvrelay has no telnet CLI";
 constexpr std::string_view kNoWebAdmin = "cvrelay has no web admin interface";
 constexpr std::string_view kNoRfc5780 =
     "cvrelay does not implement RFC 5780 NAT behaviour discovery";
-constexpr std::string_view kNoPrometheus = "coturn's Prometheus exporter settings do not apply";
 constexpr std::string_view kLogDestination =
     "cvrelay logs to stdout or log-file (under systemd, stdout reaches the journal)";
 constexpr std::string_view kNoDynamic = "cvrelay has no database, so nothing is dynamic";
@@ -666,6 +691,32 @@ const std::vector<KeyDef>& Keys() {
                              "admin-token-file); the endpoint is off without one.")));
     k.push_back(Value("admin-token-file", 0, "<file>", SetPath<&Config::admin_token_file>,
                       "cvrelay: file holding the control endpoint's bearer token (mode 600)."));
+    // Usage ledger.
+    k.push_back(Value("usage-db", 0, "<file>", SetPath<&Config::usage_db>,
+                      "cvrelay: the usage ledger, an SQLite file shared with cvadmin "
+                      "(default /var/lib/cvrelay/usage.db)."));
+    k.push_back(Flag("no-usage-ledger", 0, &Config::no_usage_ledger,
+                     "cvrelay: meter nothing; monthly relay minutes and the abuse guard are then "
+                     "not enforced."));
+    k.push_back(Value("usage-checkpoint-interval", 0, "<seconds>",
+                      SetUint<&Config::usage_checkpoint, 1, 300>,
+                      "cvrelay: seconds between usage snapshots of live allocations; a crash "
+                      "loses at most this much (default 10)."));
+    k.push_back(Value("node-id", 0, "<name>", SetNodeId,
+                      "cvrelay: this relay's name in usage records (default: the host name)."));
+    // Prometheus.
+    k.push_back(Flag("prometheus", 0, &Config::prometheus,
+                     "Serve Prometheus metrics on /metrics (port prometheus-port)."));
+    k.push_back(Value("prometheus-port", 0, "<port>", SetPrometheusPort,
+                      "Port of /metrics (default: admin-port, 9641)."));
+    k.push_back(Value("prometheus-address", 0, "<ip>", SetPrometheusAddress,
+                      "Address of /metrics (default: admin-ip)."));
+    k.push_back(Flag("prometheus-username-labels", 0, &Config::prometheus_username_labels,
+                     "Export the top users by relay time this month (bounded by "
+                     "prometheus-top-users)."));
+    k.push_back(Value("prometheus-top-users", 0, "<count>",
+                      SetUint<&Config::prometheus_top_users, 1, 100>,
+                      "cvrelay: how many users prometheus-username-labels exports (default 10)."));
 
     // Ignored: nothing about what the relay does or allows depends on them.
     k.push_back(Ignored("no-cli", Arg::kNone, kNoCli));
@@ -718,12 +769,6 @@ const std::vector<KeyDef>& Keys() {
                         "it only decrypts a mysql-userdb password, and cvrelay has no database"));
     for (std::string_view name : {"no-auth-pings", "no-dynamic-ip-list", "no-dynamic-realms"}) {
       k.push_back(Ignored(name, Arg::kNone, kNoDynamic));
-    }
-    for (std::string_view name : {"prometheus", "prometheus-username-labels"}) {
-      k.push_back(Ignored(name, Arg::kNone, kNoPrometheus));
-    }
-    for (std::string_view name : {"prometheus-port", "prometheus-address"}) {
-      k.push_back(Ignored(name, Arg::kRequired, kNoPrometheus));
     }
     KeyDef statsdb = Ignored("redis-statsdb", Arg::kRequired,
                              "cvrelay publishes no statistics or events to Redis");

@@ -96,6 +96,17 @@ struct Config {
   uint16_t admin_port = 9641;                           // admin-port; 0 = the kernel picks
   std::string admin_token;                              // admin-token (prefer the file)
   std::string admin_token_file;                         // admin-token-file
+  // Usage ledger (docs/usage.md).
+  std::string usage_db = "/var/lib/cvrelay/usage.db";  // usage-db: the SQLite ledger file
+  bool no_usage_ledger = false;                        // no-usage-ledger: meter nothing
+  uint32_t usage_checkpoint = 10;  // usage-checkpoint-interval: seconds between snapshots
+  std::string node_id;             // node-id: names this relay in records; empty = host name
+  // Prometheus (docs/metrics.md): /metrics on the control endpoint, or on its own port.
+  bool prometheus = false;                      // prometheus
+  std::optional<uint16_t> prometheus_port;      // prometheus-port; default: admin-port
+  std::optional<IpAddress> prometheus_address;  // prometheus-address; default: admin-ip
+  bool prometheus_username_labels = false;      // prometheus-username-labels: top users series
+  uint32_t prometheus_top_users = 10;           // prometheus-top-users: its bound
 };
 
 // Where and why a configuration was rejected. ToString():

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cinttypes>
@@ -60,6 +61,7 @@ constexpr int64_t kDefaultTtlSeconds = 86400;
 
 constexpr char kJsonType[] = "application/json";
 constexpr char kProblemType[] = "application/problem+json";
+constexpr char kPrometheusType[] = "text/plain; version=0.0.4; charset=utf-8";
 constexpr char kIdRule[] = "1-64 characters from [A-Za-z0-9._@+-]";
 
 using Digest = std::array<uint8_t, 32>;
@@ -240,6 +242,99 @@ std::optional<RevocationKind> ParseKind(std::string_view text) {
   return std::nullopt;
 }
 
+// Splits "a=1&b=2" into (name, value) pairs, percent-decoded; each name at most once and one of
+// `allowed`. nullopt with `error` otherwise.
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    std::string_view query, std::initializer_list<std::string_view> allowed, std::string* error) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::string_view pair : Split(query, '&')) {
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string name = UriDecode(pair.substr(0, eq));
+    std::string value =
+        UriDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      std::string list;
+      for (std::string_view a : allowed)
+        list += (list.empty() ? "\"" : ", \"") + std::string(a) + "\"";
+      *error = "unknown query parameter " + log::Quote(name, 32) + "; parameters are " + list;
+      return std::nullopt;
+    }
+    for (const auto& [seen, unused] : out) {
+      if (seen == name) {
+        *error = "\"" + name + "\" is given more than once";
+        return std::nullopt;
+      }
+    }
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+json TotalsJson(const auth::UsageTotals& t) {
+  return {{"relayed_seconds", static_cast<double>(t.relayed_ms) / 1000.0},
+          {"relayed_ms", t.relayed_ms},
+          {"bytes_to_peer", t.bytes_to_peer},
+          {"bytes_to_client", t.bytes_to_client},
+          {"packets_to_peer", t.packets_to_peer},
+          {"packets_to_client", t.packets_to_client},
+          {"allocations", t.allocations},
+          {"calls", t.calls}};
+}
+
+json RecordJson(const auth::UsageRecord& r) {
+  json j = {{"node", r.node},
+            {"run", r.run},
+            {"allocation", FormatAllocationId(r.allocation)},
+            {"user", r.user},
+            {"session", r.session},
+            {"line", r.line},
+            {"plan", r.plan},
+            {"transport", r.transport},
+            {"client", r.client},
+            {"peers", r.peers},
+            {"start_ms", r.start_ms},
+            {"last_ms", r.last_ms},
+            {"ended", r.ended()},
+            {"reason", auth::EndReasonName(r.reason)},
+            {"relayed_ms", r.relayed_ms},
+            {"bytes_to_peer", r.bytes_to_peer},
+            {"bytes_to_client", r.bytes_to_client},
+            {"packets_to_peer", r.packets_to_peer},
+            {"packets_to_client", r.packets_to_client}};
+  return j;
+}
+
+json UserUsageJson(const UserUsageReport& report) {
+  const auth::UserUsage& u = report.usage;
+  json guard = nullptr;
+  if (u.guard) {
+    guard = {{"since_ms", u.guard->since_ms},
+             {"until_ms", u.guard->until_ms},
+             {"capped_duration_s", u.guard->capped_duration_s},
+             {"relayed_calls", u.guard->relayed_calls}};
+  }
+  const uint64_t used_ms = u.month.relayed_ms;
+  json limits = {{"monthly_relay_minutes", report.monthly_relay_minutes},
+                 {"month_relay_minutes_used", static_cast<double>(used_ms) / 60000.0},
+                 {"monthly_quota_exhausted", report.verdict.quota_exhausted},
+                 {"abuse_guard", report.guard_applies}};
+  // The call duration the relay enforces now: the plan's, tightened by a guard in force.
+  uint32_t max_s = report.max_call_duration_s;
+  if (report.verdict.capped_duration_s != 0 &&
+      (max_s == 0 || max_s > report.verdict.capped_duration_s)) {
+    max_s = report.verdict.capped_duration_s;
+  }
+  limits["max_call_duration_s"] = max_s;
+  return {{"user", u.user},
+          {"plan", u.plan},
+          {"day", TotalsJson(u.day)},
+          {"month", TotalsJson(u.month)},
+          {"last_24h", TotalsJson(u.last_24h)},
+          {"abuse_guard", guard},
+          {"effective", limits}};
+}
+
 // One request as the router sees it: the method, the percent-decoded path segments and the raw
 // query string.
 struct Request {
@@ -252,7 +347,10 @@ struct Request {
 class ControlListenerImpl final : public ControlListener {
  public:
   ControlListenerImpl(const ControlListenerConfig& config, ControlBackend& backend)
-      : config_(config), backend_(backend), token_digest_(Sha256(config.token)) {
+      : config_(config),
+        backend_(backend),
+        token_digest_(Sha256(config.token)),
+        open_(config.token.empty()) {
     config_.token.clear();  // only the digest is kept
   }
   ~ControlListenerImpl() override { Stop(); }
@@ -305,11 +403,15 @@ class ControlListenerImpl final : public ControlListener {
   Response ListAllocations(const Request& r);
   Response EndAllocation(const std::string& id);
   Response CreateRevocation(const Request& r);
+  Response Metrics(const Request& r);
+  Response Usage(const Request& r);
+  Response UsageRecords(const Request& r);
   Response LiftRevocation(const std::string& kind, const std::string& id);
 
   ControlListenerConfig config_;
   ControlBackend& backend_;
   const Digest token_digest_;
+  const bool open_;  // no token: a metrics-only listener that asks for none
   SocketAddress bound_;
 
   event_base* base_ = nullptr;
@@ -408,7 +510,7 @@ void ControlListenerImpl::Serve(evhttp_request* req) {
 
 Response ControlListenerImpl::Handle(evhttp_request* req) {
   // Authentication comes first, so strangers learn nothing about routes.
-  if (!Authorized(req)) {
+  if (!open_ && !Authorized(req)) {
     Response r =
         Problem(401, "UNAUTHORIZED", "a valid \"Authorization: Bearer\" token is required");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cvrelay\"");
@@ -463,7 +565,10 @@ bool ControlListenerImpl::Authorized(evhttp_request* req) const {
 
 Response ControlListenerImpl::Route(const Request& r) {
   const std::vector<std::string>& p = r.path;
+  if (p.size() == 1 && p[0] == "metrics" && config_.metrics) return Metrics(r);
+  if (!config_.control_routes) return NotFound("no such resource");
   if (p.size() < 2 || p[0] != "v1") return NotFound("no such resource");
+  if (p[1] == "usage") return Usage(r);
   const std::string& resource = p[1];
 
   if (p.size() == 2 && resource == "health") {
@@ -518,25 +623,13 @@ Response ControlListenerImpl::Route(const Request& r) {
 
 Response ControlListenerImpl::ListAllocations(const Request& r) {
   // ?user=…&session=…: each at most once, both must match.
+  std::string error;
+  auto query = ParseQuery(r.query, {"user", "session"}, &error);
+  if (!query) return BadRequest(error);
   std::optional<std::string> user, session;
-  if (!r.query.empty()) {
-    for (std::string_view pair : Split(r.query, '&')) {
-      if (pair.empty()) continue;
-      size_t eq = pair.find('=');
-      std::string name = UriDecode(pair.substr(0, eq));
-      std::string value =
-          UriDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-      std::optional<std::string>* filter = name == "user"      ? &user
-                                           : name == "session" ? &session
-                                                               : nullptr;
-      if (filter == nullptr) {
-        return BadRequest("unknown query parameter " + log::Quote(name, 32) +
-                          "; filters are \"user\" and \"session\"");
-      }
-      if (filter->has_value()) return BadRequest("\"" + name + "\" is given more than once");
-      if (!IsValidId(value)) return BadRequest("\"" + name + "\" must be " + kIdRule);
-      *filter = std::move(value);
-    }
+  for (auto& [name, value] : *query) {
+    if (!IsValidId(value)) return BadRequest("\"" + name + "\" must be " + kIdRule);
+    (name == "user" ? user : session) = std::move(value);
   }
 
   std::optional<std::vector<AllocationInfo>> all = backend_.ListAllocations();
@@ -616,12 +709,75 @@ Response ControlListenerImpl::LiftRevocation(const std::string& kind_text, const
   return NoContent();
 }
 
+Response ControlListenerImpl::Metrics(const Request& r) {
+  if (r.method != EVHTTP_REQ_GET && r.method != EVHTTP_REQ_HEAD) {
+    return MethodNotAllowed(r.method, "GET, HEAD");
+  }
+  std::optional<std::string> text = backend_.MetricsText();
+  if (!text) return Unavailable("the workers did not answer in time");
+  return Response{200, kPrometheusType, std::move(*text), {}};
+}
+
+Response ControlListenerImpl::Usage(const Request& r) {
+  const std::vector<std::string>& p = r.path;
+  const bool records = p.size() == 3 && p[2] == "records";
+  const bool one = p.size() == 4 && (p[2] == "users" || p[2] == "sessions");
+  if (!records && !one) return NotFound("no such resource");
+  if (r.method != EVHTTP_REQ_GET) return MethodNotAllowed(r.method, "GET");
+  if (!backend_.ledger_enabled()) {
+    return Problem(503, "LEDGER_OFF", "the usage ledger is off on this relay (no-usage-ledger)");
+  }
+  if (records) return UsageRecords(r);
+  const std::string& id = p[3];
+  if (!IsValidId(id)) return BadRequest("an id is " + std::string(kIdRule));
+  std::string error;
+  if (p[2] == "users") {
+    std::optional<UserUsageReport> report = backend_.UserUsage(id, &error);
+    if (!report) return Unavailable("the usage ledger could not be read: " + error);
+    return Json(200, UserUsageJson(*report));
+  }
+  std::optional<auth::UsageTotals> totals = backend_.SessionUsage(id, &error);
+  if (!totals) return Unavailable("the usage ledger could not be read: " + error);
+  json body = TotalsJson(*totals);
+  body["session"] = id;
+  return Json(200, body);
+}
+
+Response ControlListenerImpl::UsageRecords(const Request& r) {
+  std::string error;
+  auto query = ParseQuery(r.query, {"user", "session", "live", "limit"}, &error);
+  if (!query) return BadRequest(error);
+  auth::RecordFilter filter;
+  for (const auto& [name, value] : *query) {
+    if (name == "user" || name == "session") {
+      if (!IsValidId(value)) return BadRequest("\"" + name + "\" must be " + kIdRule);
+      (name == "user" ? filter.user : filter.session) = value;
+    } else if (name == "live") {
+      if (value != "0" && value != "1") return BadRequest("\"live\" must be 0 or 1");
+      filter.live_only = value == "1";
+    } else {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 10000) {
+        return BadRequest("\"limit\" must be an integer from 1 to 10000");
+      }
+      filter.limit = n;
+    }
+  }
+  auto list = backend_.UsageRecords(filter, &error);
+  if (!list) return Unavailable("the usage ledger could not be read: " + error);
+  json out = json::array();
+  for (const auth::UsageRecord& rec : *list) out.push_back(RecordJson(rec));
+  size_t count = out.size();
+  return Json(200, {{"records", std::move(out)}, {"count", count}});
+}
+
 }  // namespace
 
 std::unique_ptr<ControlListener> ControlListener::Start(const ControlListenerConfig& config,
                                                         ControlBackend& backend,
                                                         std::string* error) {
-  if (config.token.size() < kMinTokenBytes) {
+  if (config.control_routes && config.token.size() < kMinTokenBytes) {
     if (error != nullptr) {
       *error = "control listener: the token must be at least " + std::to_string(kMinTokenBytes) +
                " bytes";

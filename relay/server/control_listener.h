@@ -13,6 +13,15 @@
 //                                        "ended_allocations":n}
 //   DELETE /v1/revocations/{user|session}/{id}
 //                                        204 | 404 NOT_FOUND
+//   GET    /v1/usage/users/{id}          200 the user's day, month and rolling 24 h relay usage,
+//                                        abuse guard and effective relay limits
+//   GET    /v1/usage/sessions/{id}       200 one call session's totals
+//   GET    /v1/usage/records[?user=&session=&live=1&limit=]
+//                                        200 {"records":[…],"count":n} (ledger records)
+//   GET    /metrics                      200 Prometheus text (when metrics are enabled)
+// The usage routes answer 503 LEDGER_OFF when the relay runs with no-usage-ledger.
+// A metrics-only listener (prometheus-port apart from admin-port, or no admin token) serves
+// /metrics alone; without a token it asks for none.
 // Anything else: 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow), 401 UNAUTHORIZED (with
 // WWW-Authenticate: Bearer), 400 BAD_REQUEST (bad JSON, bad field), 413 PAYLOAD_TOO_LARGE
 // (bodies over 16 KiB), 503 UNAVAILABLE when the backend does not answer in time.
@@ -29,6 +38,8 @@
 #include <utility>
 #include <vector>
 
+#include "cv/auth/usage_ledger.h"
+#include "cv/auth/usage_store.h"
 #include "relay/common/address.h"
 
 namespace cv::server {
@@ -55,6 +66,15 @@ struct Revocation {
   int64_t until = 0;  // Unix seconds
 };
 
+// A user's usage as the ledger has it, with what it means under their plan now.
+struct UserUsageReport {
+  auth::UserUsage usage;
+  uint32_t monthly_relay_minutes = 0;  // the plan's; 0 = no limit
+  bool guard_applies = false;          // the plan has the relay-abuse guard
+  uint32_t max_call_duration_s = 0;    // the plan's maximum call duration; 0 = none
+  auth::UsageVerdict verdict;          // quota used up, capped duration now
+};
+
 struct HealthInfo {
   int64_t uptime_s = 0;
   size_t workers = 0;
@@ -78,11 +98,23 @@ class ControlBackend {
   virtual size_t Revoke(const Revocation& revocation) = 0;
   virtual std::vector<Revocation> ListRevocations() = 0;
   virtual bool LiftRevocation(RevocationKind kind, const std::string& id) = 0;
+  // The Prometheus text exposition; nullopt when the workers did not answer in time (→ 503).
+  virtual std::optional<std::string> MetricsText() = 0;
+  // Usage from the ledger. False from ledger_enabled() → 503 LEDGER_OFF; nullopt with `error`
+  // when the store could not be read (→ 503 UNAVAILABLE).
+  virtual bool ledger_enabled() const = 0;
+  virtual std::optional<UserUsageReport> UserUsage(const std::string& user, std::string* error) = 0;
+  virtual std::optional<auth::UsageTotals> SessionUsage(const std::string& session,
+                                                        std::string* error) = 0;
+  virtual std::optional<std::vector<auth::UsageRecord>> UsageRecords(
+      const auth::RecordFilter& filter, std::string* error) = 0;
 };
 
 struct ControlListenerConfig {
-  SocketAddress address;  // port 0: the kernel picks (tests)
-  std::string token;      // required, at least 16 bytes
+  SocketAddress address;       // port 0: the kernel picks (tests)
+  std::string token;           // at least 16 bytes; may be empty only without control_routes
+  bool control_routes = true;  // the /v1 API
+  bool metrics = false;        // GET /metrics
   int request_timeout_s = 10;
 };
 

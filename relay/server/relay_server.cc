@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "cv/auth/entitlement_authenticator.h"
+#include "cv/auth/usage_store.h"
 #include "relay/common/log.h"
 #include "relay/net/socket.h"
 
@@ -76,6 +77,51 @@ bool ReadAdminToken(const Config& config, std::string* token, std::string* error
   return true;
 }
 
+// The TURN layer's view of the ledger.
+class LedgerSink final : public turn::UsageSink {
+ public:
+  explicit LedgerSink(auth::UsageLedger& ledger) : ledger_(ledger) {}
+  void Submit(std::vector<auth::UsageRecord> records) override {
+    ledger_.Submit(std::move(records));
+  }
+  auth::Standing Lookup(std::string_view user) const override { return ledger_.Lookup(user); }
+
+ private:
+  auth::UsageLedger& ledger_;
+};
+
+// node-id's default: the host name, kept to node-id's alphabet.
+std::string DefaultNodeId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "cvrelay";
+  std::string out;
+  for (const char* c = host; *c != '\0' && out.size() < 64; ++c) {
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' || *c == '.';
+    out.push_back(ok ? *c : '-');
+  }
+  return out.empty() ? "cvrelay" : out;
+}
+
+// 16 hex digits from the kernel's CSPRNG: this run's id in usage records.
+std::optional<std::string> NewRunId() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof(v), 0) != sizeof(v)) return std::nullopt;
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(v));
+  return std::string(text);
+}
+
+TrafficTotals Totals(const turn::TrafficCounters& t) {
+  TrafficTotals out;
+  out.relayed_ms = static_cast<uint64_t>(t.relayed_ms());
+  out.bytes_to_peer = t.bytes_to_peer;
+  out.bytes_to_client = t.bytes_to_client;
+  out.packets_to_peer = t.packets_to_peer;
+  out.packets_to_client = t.packets_to_client;
+  return out;
+}
+
 turn::RevocationKind ToTurn(RevocationKind kind) {
   return kind == RevocationKind::kUser ? turn::RevocationKind::kUser
                                        : turn::RevocationKind::kSession;
@@ -118,6 +164,14 @@ std::shared_ptr<const auth::Authenticator> BuildAuthenticator(const Config& conf
     return nullptr;
   }
   return auth::MakeEntitlementAuthenticator(std::move(ac));
+}
+
+std::shared_ptr<const auth::Plans> LoadPlans(const Config& config, std::string* error) {
+  if (config.plans_file.empty())
+    return std::make_shared<const auth::Plans>(auth::Plans::Defaults());
+  auto plans = auth::Plans::Load(config.plans_file, error);
+  if (!plans) return nullptr;
+  return std::make_shared<const auth::Plans>(std::move(*plans));
 }
 
 RelayServer::RelayServer(Config config) : config_(std::move(config)) {}
@@ -178,6 +232,7 @@ bool RelayServer::Start(std::string* error) {
   shared_.limits = std::make_unique<turn::RequestLimits>(limits);
   shared_.ports = std::make_unique<net::PortPool>(config_.min_port, config_.max_port);
   shared_.reservations = std::make_unique<net::ReservationTable>();
+  if (!StartLedger(error)) return false;
 
   // Listening addresses: the configured ones, or every interface address.
   if (config_.no_udp) {
@@ -231,6 +286,10 @@ bool RelayServer::Start(std::string* error) {
     if (i == 0) shared_.listeners = worker->listening_addresses();
     workers_.push_back(std::move(worker));
   }
+  {
+    std::lock_guard lock(standing_mu_);
+    workers_gone_ = false;
+  }
   started_ = clock_.Now();
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->Run(); });
@@ -253,14 +312,19 @@ bool RelayServer::Start(std::string* error) {
     }
   }
   log::Emit(log::Level::kInfo, "server.ready",
-            "workers=%zu realm=%s auth=%s plans=%s claimless_plan=%s control=%s", workers_.size(),
-            log::Quote(config_.realm).c_str(),
+            "workers=%zu realm=%s auth=%s plans=%s claimless_plan=%s control=%s metrics=%s "
+            "usage_db=%s",
+            workers_.size(), log::Quote(config_.realm).c_str(),
             !HasCredentials(config_)  ? "none (STUN only)"
             : config_.use_auth_secret ? "rest-secret"
                                       : "users",
             config_.plans_file.empty() ? "built-in" : log::Quote(config_.plans_file).c_str(),
             config_.claimless_plan.empty() ? "none (refused)" : config_.claimless_plan.c_str(),
-            control_ ? control_->address().ToString().c_str() : "off");
+            control_ ? control_->address().ToString().c_str() : "off",
+            !config_.prometheus ? "off"
+            : metrics_listener_ ? metrics_listener_->address().ToString().c_str()
+                                : control_->address().ToString().c_str(),
+            ledger_ ? log::Quote(config_.usage_db).c_str() : "off");
   return true;
 }
 
@@ -298,7 +362,14 @@ bool RelayServer::Reload(std::string* error) {
     authenticator = BuildAuthenticator(next, error);
     if (!authenticator) return false;
   }
+  std::shared_ptr<const auth::Plans> plans = LoadPlans(next, error);
+  if (!plans) return false;
   for (auto& w : workers_) w->SetAuthenticator(authenticator);
+  if (ledger_) ledger_->SetPlans(plans);
+  {
+    std::lock_guard lock(plans_mu_);
+    plans_ = std::move(plans);
+  }
   config_ = std::move(next);
   if (!config_.log_file.empty() && config_.log_file != "stdout" && config_.log_file != "syslog") {
     log::SetDestination(config_.log_file);  // reopen after logrotate
@@ -315,12 +386,28 @@ bool RelayServer::Reload(std::string* error) {
 
 void RelayServer::Stop() {
   if (control_) control_->Stop();
+  if (metrics_listener_) metrics_listener_->Stop();
   for (auto& w : workers_) w->Stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  {
+    std::lock_guard lock(standing_mu_);
+    workers_gone_ = true;
+  }
+  // Ends what is left (reason shutdown); the final records go to the ledger, which then flushes.
   workers_.clear();
+  if (ledger_) {
+    const bool flushed = ledger_->Flush(seconds(10));
+    ledger_->Stop(std::chrono::milliseconds(1000));
+    const auth::LedgerStats st = ledger_->stats();
+    log::Emit(flushed ? log::Level::kInfo : log::Level::kError, "usage.closed",
+              "flushed=%s records_written=%llu write_errors=%llu", flushed ? "yes" : "no",
+              static_cast<unsigned long long>(st.records_written),
+              static_cast<unsigned long long>(st.write_errors));
+    ledger_.reset();
+  }
 }
 
 int RelayServer::Run() {
@@ -393,22 +480,86 @@ void RelayServer::PollAuthFiles() {
   }
 }
 
+bool RelayServer::StartLedger(std::string* error) {
+  plans_ = LoadPlans(config_, error);
+  if (!plans_) return false;
+  if (config_.no_usage_ledger) {
+    log::Emit(log::Level::kWarning, "usage.off", "%s",
+              "no-usage-ledger: nothing is metered; monthly relay minutes and the abuse "
+              "guard are not enforced");
+    return true;
+  }
+  const std::string node = config_.node_id.empty() ? DefaultNodeId() : config_.node_id;
+  std::optional<std::string> run = NewRunId();
+  if (!run) {
+    *error = "getrandom failed: " + std::string(strerror(errno));
+    return false;
+  }
+  auth::SqliteStoreOptions options;
+  options.create_parent = true;
+  auto writer = auth::OpenSqliteUsageStore(config_.usage_db, options, error);
+  if (!writer) return false;
+  auto reader = auth::OpenSqliteUsageStore(config_.usage_db, options, error);
+  if (!reader) return false;
+  auth::LedgerOptions lo;
+  lo.node = node;
+  lo.run = *run;
+  lo.top_users = config_.prometheus_username_labels ? config_.prometheus_top_users : 0;
+  lo.now_ms = [clock = &clock_] { return clock->UnixNowMs(); };
+  ledger_ = auth::UsageLedger::Start(std::move(writer), std::move(reader), std::move(lo), plans_,
+                                     this, error);
+  if (!ledger_) return false;  // the store's errors name the file
+  usage_sink_ = std::make_unique<LedgerSink>(*ledger_);
+  shared_.usage = usage_sink_.get();
+  shared_.usage_origin = {node, *run};
+  shared_.checkpoint = seconds(config_.usage_checkpoint);
+  log::Emit(log::Level::kInfo, "usage.ledger",
+            "path=%s node=%s run=%s checkpoint_s=%u interrupted_closed=%zu",
+            log::Quote(config_.usage_db).c_str(), node.c_str(), run->c_str(),
+            config_.usage_checkpoint, ledger_->stats().interrupted_closed);
+  return true;
+}
+
 bool RelayServer::StartControl(std::string* error) {
   std::string token;
   if (!ReadAdminToken(config_, &token, error)) return false;
-  if (token.empty()) return true;  // off without a token
-  if (!config_.admin_ip.IsLoopback()) {
-    log::Emit(log::Level::kWarning, "control.exposed",
-              "address=%s: the control endpoint speaks plain HTTP; keep it on a private network",
-              config_.admin_ip.ToString().c_str());
+  const SocketAddress admin{config_.admin_ip, config_.admin_port};
+  const SocketAddress metrics_at{config_.prometheus_address.value_or(config_.admin_ip),
+                                 config_.prometheus_port.value_or(config_.admin_port)};
+  // /metrics shares the control listener when it has the same address, and then its token.
+  const bool shared = config_.prometheus && !token.empty() && metrics_at == admin;
+  if (!token.empty()) {
+    if (!config_.admin_ip.IsLoopback()) {
+      log::Emit(log::Level::kWarning, "control.exposed",
+                "address=%s: the control endpoint speaks plain HTTP; keep it on a private network",
+                config_.admin_ip.ToString().c_str());
+    }
+    ControlListenerConfig cc;
+    cc.address = admin;
+    cc.token = token;
+    cc.metrics = shared;
+    control_ = ControlListener::Start(cc, *this, error);
+    if (!control_) return false;
+    log::Emit(log::Level::kInfo, "server.listening", "transport=http-control address=%s",
+              control_->address().ToString().c_str());
   }
-  ControlListenerConfig cc;
-  cc.address = {config_.admin_ip, config_.admin_port};
-  cc.token = std::move(token);
-  control_ = ControlListener::Start(cc, *this, error);
-  if (!control_) return false;
-  log::Emit(log::Level::kInfo, "server.listening", "transport=http-control address=%s",
-            control_->address().ToString().c_str());
+  if (config_.prometheus && !shared) {
+    if (token.empty() && !metrics_at.ip.IsLoopback()) {
+      log::Emit(log::Level::kWarning, "metrics.exposed",
+                "address=%s: /metrics asks for no token without an admin token; keep it on a "
+                "private network",
+                metrics_at.ip.ToString().c_str());
+    }
+    ControlListenerConfig mc;
+    mc.address = metrics_at;
+    mc.token = std::move(token);  // the admin token protects /metrics too, when there is one
+    mc.control_routes = false;
+    mc.metrics = true;
+    metrics_listener_ = ControlListener::Start(mc, *this, error);
+    if (!metrics_listener_) return false;
+    log::Emit(log::Level::kInfo, "server.listening", "transport=http-metrics address=%s",
+              metrics_listener_->address().ToString().c_str());
+  }
   return true;
 }
 
@@ -561,6 +712,136 @@ bool RelayServer::LiftRevocation(RevocationKind kind, const std::string& id) {
               log::Quote(id).c_str());
   }
   return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics and usage
+
+std::optional<RelayMetrics> RelayServer::Metrics() {
+  struct WorkerSnapshot {
+    WorkerMetrics worker;
+    std::map<PlanTransport, uint64_t> live, created;
+    std::map<std::string, TrafficTotals> traffic;
+  };
+  auto snapshots = AskWorkers<WorkerSnapshot>(
+      [](turn::TurnServer& turn) {
+        WorkerSnapshot s;
+        s.worker.id = turn.worker_id();
+        s.worker.allocations = turn.allocation_count();
+        for (size_t i = 0; i < s.worker.counters.size(); ++i) {
+          s.worker.counters[i] = turn.counters().Get(static_cast<turn::Counter>(i));
+        }
+        for (const auto& [key, stats] : turn.plan_stats()) {
+          const PlanTransport pt{key.first, turn::TransportName(key.second)};
+          s.created[pt] += stats.created;
+          s.traffic[key.first] += Totals(stats.ended);
+        }
+        turn.VisitAllocations([&](const turn::Allocation& a) {
+          s.live[{a.entitlement.plan, turn::TransportName(a.tuple.transport)}]++;
+          s.traffic[a.entitlement.plan] += Totals(a.traffic);
+        });
+        return s;
+      },
+      seconds(3));
+  if (!snapshots) return std::nullopt;
+  RelayMetrics m;
+  m.version = CV_VERSION;
+  m.uptime_s = std::chrono::duration_cast<seconds>(clock_.Now() - started_).count();
+  const uint64_t ports = uint64_t{config_.max_port} - config_.min_port + 1;
+  m.allocation_capacity = ports * (shared_.relay_v4.size() + shared_.relay_v6.size());
+  if (config_.total_quota != 0) {
+    m.allocation_capacity = std::min<uint64_t>(m.allocation_capacity, config_.total_quota);
+  }
+  for (WorkerSnapshot& s : *snapshots) {
+    m.workers.push_back(s.worker);
+    for (const auto& [k, v] : s.live) m.live[k] += v;
+    for (const auto& [k, v] : s.created) m.created[k] += v;
+    for (const auto& [k, v] : s.traffic) m.traffic[k] += v;
+  }
+  std::sort(m.workers.begin(), m.workers.end(),
+            [](const WorkerMetrics& a, const WorkerMetrics& b) { return a.id < b.id; });
+  if (ledger_) {
+    const auth::LedgerStats st = ledger_->stats();
+    m.ledger.enabled = true;
+    m.ledger.queued = st.queued;
+    m.ledger.records_written = st.records_written;
+    m.ledger.commits = st.commits;
+    m.ledger.write_errors = st.write_errors;
+    m.ledger.last_commit_seconds = st.last_commit_seconds;
+    m.ledger.last_commit_unix_ms = st.last_commit_unix_ms;
+    m.ledger.guards_active = st.guards_active;
+    m.ledger.quota_exhausted_users = st.quota_exhausted_users;
+    for (const auth::UserMonth& u : ledger_->TopUsers())
+      m.top_users.emplace_back(u.user, u.relayed_ms);
+  }
+  return m;
+}
+
+std::optional<std::string> RelayServer::MetricsText() {
+  std::optional<RelayMetrics> m = Metrics();
+  if (!m) return std::nullopt;
+  return RenderPrometheus(*m);
+}
+
+std::optional<UserUsageReport> RelayServer::UserUsage(const std::string& user, std::string* error) {
+  if (!ledger_) return std::nullopt;
+  std::optional<auth::UserUsage> usage = ledger_->User(user, error);
+  if (!usage) return std::nullopt;
+  UserUsageReport report;
+  report.usage = std::move(*usage);
+  if (!report.usage.plan.empty()) {
+    std::shared_ptr<const auth::Plans> plans;
+    {
+      std::lock_guard lock(plans_mu_);
+      plans = plans_;
+    }
+    const auth::PlanPolicy& plan = plans->Find(report.usage.plan);
+    report.monthly_relay_minutes = plan.relay.monthly_relay_minutes;
+    report.guard_applies = plan.relay.abuse_guard.enabled;
+    report.max_call_duration_s = plan.max_call_duration_s;
+  }
+  const int64_t now = clock_.UnixNowMs();
+  auth::Standing standing;
+  standing.month_start_ms = auth::UtcMonthStartMs(now);
+  standing.month_relayed_ms = report.usage.month.relayed_ms;
+  if (report.usage.guard) {
+    standing.guard_until_ms = report.usage.guard->until_ms;
+    standing.guard_capped_s = report.usage.guard->capped_duration_s;
+  }
+  report.verdict = auth::Judge(report.monthly_relay_minutes, report.guard_applies, standing, now);
+  return report;
+}
+
+std::optional<auth::UsageTotals> RelayServer::SessionUsage(const std::string& session,
+                                                           std::string* error) {
+  if (!ledger_) return std::nullopt;
+  return ledger_->Session(session, error);
+}
+
+std::optional<std::vector<auth::UsageRecord>> RelayServer::UsageRecords(
+    const auth::RecordFilter& filter, std::string* error) {
+  if (!ledger_) return std::nullopt;
+  return ledger_->Records(filter, error);
+}
+
+void RelayServer::OnStandingChanged(const std::string& user, const auth::Standing& standing) {
+  std::lock_guard lock(standing_mu_);
+  if (workers_gone_) return;
+  log::Emit(log::Level::kInfo, "usage.standing",
+            "user=%s month_relayed_s=%llu guard_until_ms=%lld guard_capped_s=%u",
+            log::Quote(user).c_str(),
+            static_cast<unsigned long long>(standing.month_relayed_ms / 1000),
+            static_cast<long long>(standing.guard_until_ms), standing.guard_capped_s);
+  for (auto& w : workers_) {
+    w->Post([user, standing, clock = &clock_](turn::TurnServer& turn) {
+      turn.ApplyStanding(user, standing, clock->Now());
+    });
+  }
+}
+
+void RelayServer::OnWriteError(const std::string& error) {
+  log::Emit(log::Level::kError, "usage.write_failed", "error=%s (kept in memory, retrying)",
+            log::Quote(error, 300).c_str());
 }
 
 }  // namespace cv::server

@@ -15,10 +15,13 @@
 #include <vector>
 
 #include "cv/auth/authenticator.h"
+#include "cv/auth/plans.h"
+#include "cv/auth/usage_ledger.h"
 #include "relay/common/clock.h"
 #include "relay/net/worker.h"
 #include "relay/server/config.h"
 #include "relay/server/control_listener.h"
+#include "relay/server/metrics.h"
 
 namespace cv::server {
 
@@ -28,9 +31,13 @@ namespace cv::server {
 std::shared_ptr<const auth::Authenticator> BuildAuthenticator(const Config& config,
                                                               std::string* error);
 
+// The plans table a config names (plans-file), or the built-in one.
+std::shared_ptr<const auth::Plans> LoadPlans(const Config& config, std::string* error);
+
 // Also the control endpoint's backend: its methods run on the control listener's thread and
-// reach the workers by posting tasks to them.
-class RelayServer final : public ControlBackend {
+// reach the workers by posting tasks to them. And the usage ledger's callbacks: a user whose
+// monthly relay minutes ran out, or who came under the abuse guard, is posted to every worker.
+class RelayServer final : public ControlBackend, public auth::LedgerCallbacks {
  public:
   explicit RelayServer(Config config);
   ~RelayServer();
@@ -58,6 +65,20 @@ class RelayServer final : public ControlBackend {
   size_t Revoke(const Revocation& revocation) override;
   std::vector<Revocation> ListRevocations() override;
   bool LiftRevocation(RevocationKind kind, const std::string& id) override;
+  std::optional<std::string> MetricsText() override;
+  bool ledger_enabled() const override { return ledger_ != nullptr; }
+  std::optional<UserUsageReport> UserUsage(const std::string& user, std::string* error) override;
+  std::optional<auth::UsageTotals> SessionUsage(const std::string& session,
+                                                std::string* error) override;
+  std::optional<std::vector<auth::UsageRecord>> UsageRecords(const auth::RecordFilter& filter,
+                                                             std::string* error) override;
+
+  // The snapshot /metrics renders; nullopt when the workers do not answer in time.
+  std::optional<RelayMetrics> Metrics();
+
+  // auth::LedgerCallbacks (the ledger's writer thread).
+  void OnStandingChanged(const std::string& user, const auth::Standing& standing) override;
+  void OnWriteError(const std::string& error) override;
 
  private:
   // Runs `task` on every worker and collects the results; nullopt if they do not all answer
@@ -65,6 +86,7 @@ class RelayServer final : public ControlBackend {
   template <typename T>
   std::optional<std::vector<T>> AskWorkers(std::function<T(turn::TurnServer&)> task,
                                            Duration timeout);
+  bool StartLedger(std::string* error);
   bool StartControl(std::string* error);
   // Reloads the authenticator when the secrets or plans file changed on disk (main thread).
   void PollAuthFiles();
@@ -74,11 +96,19 @@ class RelayServer final : public ControlBackend {
 
   Config config_;
   RealClock clock_;
+  // Declared before the workers: it outlives them, so their final records reach it.
+  std::unique_ptr<auth::UsageLedger> ledger_;
+  std::unique_ptr<turn::UsageSink> usage_sink_;
+  std::shared_ptr<const auth::Plans> plans_;  // for usage reports; swapped on reload
+  std::mutex plans_mu_;
+  std::mutex standing_mu_;    // OnStandingChanged vs. the workers going away
+  bool workers_gone_ = true;  // until Start() has made them
   MonoTime started_;
   net::WorkerShared shared_;
   std::vector<std::unique_ptr<net::Worker>> workers_;
   std::vector<std::thread> threads_;
   std::unique_ptr<ControlListener> control_;
+  std::unique_ptr<ControlListener> metrics_listener_;  // when /metrics has its own address
   std::atomic<bool> draining_{false};
   std::map<std::string, std::pair<int64_t, int64_t>> file_stamps_;  // path → (mtime ns, size)
   std::mutex revocations_mu_;

@@ -388,10 +388,11 @@ TEST_F(EntitlementsTest, ClaimlessCredentialsWorkByDefaultAsCoturnsDo) {
 
 TEST_F(EntitlementsTest, ControlEndpointNeedsAPrivateTokenFile) {
   WriteFile(dir_.path() + "/open-token", kToken, 0644);
-  RunResult r = RunCommand({BinaryPath("cvrelay"), "--listening-ip=127.0.0.1", "--listening-port=0",
-                            "--relay-ip=127.0.0.1", "--realm=x", "--static-auth-secret=abc",
-                            "--admin-token-file=" + dir_.path() + "/open-token", "--admin-port=0"},
-                           seconds(10));
+  RunResult r = RunCommand(
+      {BinaryPath("cvrelay"), "--listening-ip=127.0.0.1", "--listening-port=0",
+       "--relay-ip=127.0.0.1", "--realm=x", "--static-auth-secret=abc",
+       "--admin-token-file=" + dir_.path() + "/open-token", "--admin-port=0", "--no-usage-ledger"},
+      seconds(10));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("chmod 600"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find(kToken), std::string::npos);

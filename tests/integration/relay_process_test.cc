@@ -244,9 +244,10 @@ TEST(RelayProcessTest, PortInUseIsAClearStartupError) {
   sockaddr_storage ss;
   socklen_t len = a->ToSockaddr(&ss);
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
-  RunResult r = RunCommand({BinaryPath("cvrelay"), "--listening-ip=127.0.0.1",
-                            "--listening-port=" + std::to_string(port), "--realm=x"},
-                           seconds(5));
+  RunResult r =
+      RunCommand({BinaryPath("cvrelay"), "--listening-ip=127.0.0.1",
+                  "--listening-port=" + std::to_string(port), "--realm=x", "--no-usage-ledger"},
+                 seconds(5));
   close(fd);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("bind 127.0.0.1:" + std::to_string(port)), std::string::npos) << r.output;

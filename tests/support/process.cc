@@ -146,6 +146,11 @@ uint16_t FreeUdpPort(const char* ip) {
 bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {BinaryPath("cvrelay")};
   argv.insert(argv.end(), args.begin(), args.end());
+  bool names_ledger = false;
+  for (const std::string& a : args) {
+    names_ledger |= a.rfind("--usage-db", 0) == 0 || a == "--no-usage-ledger";
+  }
+  if (!names_ledger) argv.push_back("--usage-db=" + usage_db());
   if (!process_.Start(argv)) return false;
   if (!process_.WaitForOutput("server.ready", timeout)) return false;
   std::string out = process_.Output();
@@ -160,6 +165,11 @@ bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::mill
   if (size_t c = out.find(control); c != std::string::npos) {
     size_t line_end = out.find('\n', c);
     control_ = SocketAddress::Parse(out.substr(c + control.size(), line_end - c - control.size()));
+  }
+  const std::string metrics = "server.listening transport=http-metrics address=";
+  if (size_t m = out.find(metrics); m != std::string::npos) {
+    size_t line_end = out.find('\n', m);
+    metrics_ = SocketAddress::Parse(out.substr(m + metrics.size(), line_end - m - metrics.size()));
   }
   return true;
 }

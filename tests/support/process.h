@@ -53,28 +53,6 @@ RunResult RunCommand(const std::vector<std::string>& argv, std::chrono::millisec
 uint16_t FreeUdpPort(const char* ip = "127.0.0.1");
 
 // A started cvrelay: waits for "server.ready" and reads the listening address from its log.
-class RelayProcess {
- public:
-  // `args` are cvrelay flags; --listening-port=0 etc. are the caller's choice.
-  bool Start(const std::vector<std::string>& args,
-             std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  Process& process() { return process_; }
-  // The first listening address the relay logged.
-  SocketAddress address() const { return address_; }
-  // The control endpoint's address, when the relay logged one.
-  std::optional<SocketAddress> control_address() const { return control_; }
-  uint16_t port() const { return address_.port; }
-
- private:
-  Process process_;
-  SocketAddress address_;
-  std::optional<SocketAddress> control_;
-};
-
-// Path of a binary built by this project (build/bin/NAME of this build tree).
-std::string BinaryPath(const std::string& name);
-// base64(HMAC-SHA1(secret, username)): the TURN REST API password.
-std::string RestPassword(const std::string& secret, const std::string& username);
 // A scratch directory removed with the object.
 class TempDir {
  public:
@@ -87,4 +65,33 @@ class TempDir {
   std::string path_;
 };
 
+class RelayProcess {
+ public:
+  // `args` are cvrelay flags; --listening-port=0 etc. are the caller's choice. Unless they name a
+  // usage-db (or no-usage-ledger), the ledger goes to a scratch directory of this object's.
+  bool Start(const std::vector<std::string>& args,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  Process& process() { return process_; }
+  // The first listening address the relay logged.
+  SocketAddress address() const { return address_; }
+  // The control endpoint's address, when the relay logged one.
+  std::optional<SocketAddress> control_address() const { return control_; }
+  // A /metrics listener of its own, when the relay logged one.
+  std::optional<SocketAddress> metrics_address() const { return metrics_; }
+  // The scratch ledger file (meaningful when Start chose it).
+  std::string usage_db() const { return state_.path() + "/usage.db"; }
+  uint16_t port() const { return address_.port; }
+
+ private:
+  TempDir state_;
+  Process process_;
+  SocketAddress address_;
+  std::optional<SocketAddress> control_;
+  std::optional<SocketAddress> metrics_;
+};
+
+// Path of a binary built by this project (build/bin/NAME of this build tree).
+std::string BinaryPath(const std::string& name);
+// base64(HMAC-SHA1(secret, username)): the TURN REST API password.
+std::string RestPassword(const std::string& secret, const std::string& username);
 }  // namespace cv::testing

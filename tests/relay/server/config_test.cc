@@ -202,6 +202,18 @@ TEST_F(ConfigTest, EverySupportedKeyParsesIntoItsField) {
        [](const Config& c) { return c.admin_token == "0123456789abcdef"; }},
       {"admin-token-file=/etc/cvrelay/admin-token",
        [](const Config& c) { return c.admin_token_file == "/etc/cvrelay/admin-token"; }},
+      {"usage-db=/srv/cv/usage.db",
+       [](const Config& c) { return c.usage_db == "/srv/cv/usage.db"; }},
+      {"no-usage-ledger", [](const Config& c) { return c.no_usage_ledger; }},
+      {"usage-checkpoint-interval=5", [](const Config& c) { return c.usage_checkpoint == 5; }},
+      {"node-id=relay-eu-1.example",
+       [](const Config& c) { return c.node_id == "relay-eu-1.example"; }},
+      {"prometheus", [](const Config& c) { return c.prometheus; }},
+      {"prometheus-port=9700", [](const Config& c) { return c.prometheus_port == 9700; }},
+      {"prometheus-address=0.0.0.0",
+       [](const Config& c) { return c.prometheus_address == Ip("0.0.0.0"); }},
+      {"prometheus-username-labels", [](const Config& c) { return c.prometheus_username_labels; }},
+      {"prometheus-top-users=25", [](const Config& c) { return c.prometheus_top_users == 25; }},
   };
   std::set<std::string> covered;
   for (const Case& tc : cases) {

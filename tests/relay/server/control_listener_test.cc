@@ -76,6 +76,64 @@ class FakeBackend final : public ControlBackend {
     return false;
   }
 
+  std::optional<std::string> MetricsText() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!answers_) return std::nullopt;
+    return std::string("# TYPE cvrelay_uptime_seconds gauge\ncvrelay_uptime_seconds 5\n");
+  }
+  bool ledger_enabled() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ledger_;
+  }
+  std::optional<UserUsageReport> UserUsage(const std::string& user, std::string* error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!answers_) {
+      *error = "database is locked";
+      return std::nullopt;
+    }
+    UserUsageReport r;
+    r.usage.user = user;
+    r.usage.plan = "trial";
+    r.usage.month.relayed_ms = 90'000;
+    r.usage.month.calls = 3;
+    r.usage.guard = auth::AbuseGuard{user, 1000, 2000, 300, 2};
+    r.monthly_relay_minutes = 600;
+    r.guard_applies = true;
+    r.max_call_duration_s = 3600;
+    r.verdict.capped_duration_s = 300;
+    return r;
+  }
+  std::optional<auth::UsageTotals> SessionUsage(const std::string&, std::string*) override {
+    auth::UsageTotals t;
+    t.relayed_ms = 1500;
+    t.bytes_to_peer = 10;
+    t.allocations = 2;
+    t.calls = 1;
+    return t;
+  }
+  std::optional<std::vector<auth::UsageRecord>> UsageRecords(const auth::RecordFilter& filter,
+                                                             std::string*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_filter_ = filter;
+    auth::UsageRecord r;
+    r.node = "n1";
+    r.run = "00000000000000ab";
+    r.allocation = 0x10;
+    r.user = filter.user.empty() ? "u1" : filter.user;
+    r.reason = auth::EndReason::kQuota;
+    r.relayed_ms = 1234;
+    return std::vector<auth::UsageRecord>{r};
+  }
+
+  void SetLedger(bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ledger_ = on;
+  }
+  auth::RecordFilter last_filter() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_filter_;
+  }
+
   void SetHealth(HealthInfo health) {
     std::lock_guard<std::mutex> lock(mu_);
     health_ = std::move(health);
@@ -110,7 +168,9 @@ class FakeBackend final : public ControlBackend {
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  bool ledger_ = true;
+  auth::RecordFilter last_filter_;
   HealthInfo health_;
   std::vector<AllocationInfo> allocations_;
   bool answers_ = true;
@@ -159,6 +219,7 @@ class ControlListenerTest : public ::testing::Test {
     ControlListenerConfig config;
     config.address = SocketAddress{*IpAddress::Parse("127.0.0.1"), port};
     config.token = kToken;
+    config.metrics = true;
     return config;
   }
 
@@ -718,6 +779,111 @@ TEST_F(ControlListenerTest, AnIdleConnectionIsClosedAfterTheRequestTimeout) {
       listener->address(), "GET /v1/health HTTP/1.1\r\nHost: x\r\n", std::chrono::seconds(5));
   EXPECT_TRUE(raw.has_value()) << "the server kept the connection open";
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+TEST_F(ControlListenerTest, MetricsAreServedAsPrometheusTextBehindTheToken) {
+  HttpResponse r = Call("GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.count("content-type") ? r.headers.at("content-type") : "",
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("cvrelay_uptime_seconds 5\n"), std::string::npos);
+  ExpectProblem(CallWithAuthorization("Bearer wrong-token-0123456789", "/metrics"), 401,
+                "UNAUTHORIZED");
+  ExpectProblem(Call("POST", "/metrics"), 405, "METHOD_NOT_ALLOWED");
+  backend_.SetAnswers(false);
+  ExpectProblem(Call("GET", "/metrics"), 503, "UNAVAILABLE");
+}
+
+TEST_F(ControlListenerTest, AMetricsOnlyListenerWithoutATokenServesMetricsAlone) {
+  ControlListenerConfig config = Config();
+  config.token.clear();
+  config.control_routes = false;
+  std::string error;
+  auto metrics = ControlListener::Start(config, backend_, &error);
+  ASSERT_NE(metrics, nullptr) << error;
+  auto r = HttpRequest(metrics->address(), "GET", "/metrics", "", {});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  auto health = HttpRequest(metrics->address(), "GET", "/v1/health", "", {});
+  ASSERT_TRUE(health.has_value());
+  EXPECT_EQ(health->status, 404);
+}
+
+TEST_F(ControlListenerTest, WithoutMetricsEnabledTheRouteIsUnknown) {
+  ControlListenerConfig config = Config();
+  config.metrics = false;
+  std::string error;
+  auto plain = ControlListener::Start(config, backend_, &error);
+  ASSERT_NE(plain, nullptr) << error;
+  auto r = HttpRequest(plain->address(), "GET", "/metrics", "",
+                       {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(ControlListenerTest, AControlListenerNeedsAToken) {
+  ControlListenerConfig config = Config();
+  config.token.clear();
+  std::string error;
+  EXPECT_EQ(ControlListener::Start(config, backend_, &error), nullptr);
+  EXPECT_NE(error.find("token"), std::string::npos) << error;
+}
+
+TEST_F(ControlListenerTest, UserUsageShowsPeriodsGuardAndEffectiveLimits) {
+  HttpResponse r = Call("GET", "/v1/usage/users/alice");
+  ExpectJson(r, 200);
+  json body = Body(r);
+  EXPECT_EQ(body["user"], "alice");
+  EXPECT_EQ(body["plan"], "trial");
+  EXPECT_EQ(body["month"]["relayed_ms"], 90000);
+  EXPECT_EQ(body["month"]["relayed_seconds"], 90.0);
+  EXPECT_EQ(body["month"]["calls"], 3);
+  EXPECT_EQ(body["abuse_guard"]["capped_duration_s"], 300);
+  EXPECT_EQ(body["abuse_guard"]["until_ms"], 2000);
+  EXPECT_EQ(body["effective"]["monthly_relay_minutes"], 600);
+  EXPECT_EQ(body["effective"]["month_relay_minutes_used"], 1.5);
+  EXPECT_EQ(body["effective"]["monthly_quota_exhausted"], false);
+  // The guard tightens the plan's hour to five minutes.
+  EXPECT_EQ(body["effective"]["max_call_duration_s"], 300);
+}
+
+TEST_F(ControlListenerTest, SessionUsageIsTheSessionsTotals) {
+  HttpResponse r = Call("GET", "/v1/usage/sessions/s-1");
+  ExpectJson(r, 200);
+  EXPECT_EQ(Body(r)["session"], "s-1");
+  EXPECT_EQ(Body(r)["relayed_ms"], 1500);
+  EXPECT_EQ(Body(r)["allocations"], 2);
+}
+
+TEST_F(ControlListenerTest, UsageRecordsTakeValidatedFilters) {
+  HttpResponse r = Call("GET", "/v1/usage/records?user=bob&live=1&limit=5");
+  ExpectJson(r, 200);
+  EXPECT_EQ(Body(r)["count"], 1);
+  EXPECT_EQ(Body(r)["records"][0]["user"], "bob");
+  EXPECT_EQ(Body(r)["records"][0]["reason"], "quota");
+  EXPECT_EQ(Body(r)["records"][0]["allocation"], "0000000000000010");
+  auth::RecordFilter f = backend_.last_filter();
+  EXPECT_EQ(f.user, "bob");
+  EXPECT_TRUE(f.live_only);
+  EXPECT_EQ(f.limit, 5u);
+  ExpectProblem(Call("GET", "/v1/usage/records?limit=0"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("GET", "/v1/usage/records?limit=10001"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("GET", "/v1/usage/records?live=yes"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("GET", "/v1/usage/records?user=a%20b"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("GET", "/v1/usage/records?user=a&user=b"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("GET", "/v1/usage/records?node=x"), 400, "BAD_REQUEST");
+}
+
+TEST_F(ControlListenerTest, UsageRoutesSayWhenTheLedgerIsOffOrUnreadable) {
+  ExpectProblem(Call("GET", "/v1/usage/users/%2F..%2F"), 400, "BAD_REQUEST");
+  ExpectProblem(Call("POST", "/v1/usage/users/alice"), 405, "METHOD_NOT_ALLOWED");
+  ExpectProblem(Call("GET", "/v1/usage/nothing/alice"), 404, "NOT_FOUND");
+  backend_.SetAnswers(false);
+  HttpResponse locked = Call("GET", "/v1/usage/users/alice");
+  ExpectProblem(locked, 503, "UNAVAILABLE");
+  EXPECT_NE(Detail(locked).find("database is locked"), std::string::npos);
+  backend_.SetLedger(false);
+  ExpectProblem(Call("GET", "/v1/usage/users/alice"), 503, "LEDGER_OFF");
 }
 
 }  // namespace
