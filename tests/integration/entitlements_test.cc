@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "cv/auth/mint.h"
+#include "tests/support/credentials.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/turn_client.h"
@@ -27,35 +27,6 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kToken[] = "control-token-0123456789";
-
-void WriteFile(const std::string& path, const std::string& text, mode_t mode = 0600) {
-  std::ofstream(path, std::ios::trunc) << text;
-  chmod(path.c_str(), mode);
-}
-
-struct Credential {
-  std::string username, password;
-};
-
-// A credential minted by our library, as cvadmin and cvctl mint them.
-Credential Mint(const std::string& secret, const std::string& kid, const std::string& user,
-                const std::string& plan, const std::string& session = "s1", int64_t ttl = 600,
-                uint32_t bandwidth_kbps = 0, uint32_t group = 2, bool video = false) {
-  auth::Claims c;
-  c.video = video;
-  c.user = user;
-  c.session = session;
-  c.plan = plan;
-  c.group_size = group;
-  c.bandwidth_kbps = bandwidth_kbps;
-  auth::MintRequest request;
-  request.claims = c;
-  request.ttl_s = ttl;
-  std::string error;
-  auto minted = auth::MintCredential(request, {kid, secret, 0}, time(nullptr), &error);
-  EXPECT_TRUE(minted) << error;
-  return minted ? Credential{minted->username, minted->password} : Credential{};
-}
 
 class EntitlementsTest : public ::testing::Test {
  protected:

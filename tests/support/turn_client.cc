@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 
@@ -39,6 +40,10 @@ std::optional<std::vector<uint8_t>> TurnClient::SendRaw(const std::vector<uint8_
   sockaddr_storage to;
   socklen_t to_len = server_.ToSockaddr(&to);
   sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), to_len);
+  return Receive(timeout_ms);
+}
+
+std::optional<std::vector<uint8_t>> TurnClient::Receive(int timeout_ms) {
   pollfd p{fd_, POLLIN, 0};
   if (poll(&p, 1, timeout_ms) <= 0) return std::nullopt;
   std::vector<uint8_t> buf(4096);
@@ -79,10 +84,19 @@ TurnClient::Reply TurnClient::Transact(
   buf.resize(b.size());
   Reply reply;
   reply.error = kNoReply;
+  // The answer is the next STUN message with our transaction id; relayed data (ChannelData, Data
+  // indications) arriving meanwhile is skipped.
   auto raw = SendRaw(buf);
-  if (!raw) return reply;
   MessageView v;
-  if (MessageView::Parse(*raw, &v) != stun::ParseError::kOk) return reply;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (raw && (MessageView::Parse(*raw, &v) != stun::ParseError::kOk ||
+                 v.message_class() == MessageClass::kIndication || v.transaction_id() != id)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return reply;
+    raw = Receive(static_cast<int>(left.count()));
+  }
+  if (!raw) return reply;
   reply.received = true;
   reply.bytes = *raw;
   reply.error = v.GetErrorCode().value_or(0);

@@ -41,6 +41,8 @@ class TurnClient {
   // Sends raw bytes and returns the next datagram (bounded wait).
   std::optional<std::vector<uint8_t>> SendRaw(const std::vector<uint8_t>& bytes,
                                               int timeout_ms = 3000);
+  // The next datagram from the relay (bounded wait).
+  std::optional<std::vector<uint8_t>> Receive(int timeout_ms = 3000);
   SocketAddress local() const;
 
  private:
