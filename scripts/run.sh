@@ -12,7 +12,8 @@ Options after the script's own (or after --) are passed to cvrelay.
 Environment:
   CVRELAY_REALM      realm (default callvault.local)
   CVRELAY_PORT       listening port (default 3478)
-  CVRELAY_STATE_DIR  where the secret is kept (default ~/.local/state/cvrelay)
+  CVRELAY_STATE_DIR  where the secret, the control token and the usage ledger are kept
+                     (default ~/.local/state/cvrelay)
 EOF
 }
 
@@ -92,6 +93,10 @@ CallVault Relay
     {"urls":["stun:$host:$port","turn:$host:$port?transport=udp"],"username":"$username","credential":"$password"}
   control endpoint (docs/control-api.md):
     curl -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:9641/v1/allocations
+  usage ledger (docs/usage.md): $state_dir/usage.db
+    curl -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:9641/v1/usage/users/demo
+  Prometheus metrics (docs/metrics.md):
+    curl -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:9641/metrics
 
 EOF
 
@@ -114,6 +119,8 @@ use-auth-secret
 static-auth-secret=$secret
 admin-token-file=$token_file
 plans-file=$root/config/plans.json
+usage-db=$state_dir/usage.db
+prometheus
 CONF
   echo "Starting $relay -c $conf (Ctrl-C to stop)"
   exec "$relay" -c "$conf" "$@"

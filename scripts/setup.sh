@@ -39,6 +39,7 @@ PACKAGES=(
   sqlite3
   redis-server
   coturn                # only for its test clients (turnutils_*); its service is kept stopped
+  prometheus            # only for the integration test that scrapes cvrelay; service kept stopped
   iproute2
   openssl
   procps
@@ -52,6 +53,7 @@ PACKAGES=(
 NO_SERVICE=(
   coturn:coturn:turnserver:turnserver
   redis-server:redis-server:redis-server:redis
+  prometheus:prometheus:prometheus:prometheus
 )
 
 quiet=0
