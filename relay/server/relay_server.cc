@@ -752,6 +752,15 @@ std::optional<RelayMetrics> RelayServer::Metrics() {
   if (config_.total_quota != 0) {
     m.allocation_capacity = std::min<uint64_t>(m.allocation_capacity, config_.total_quota);
   }
+  {
+    // Every plan and transport reads 0 rather than vanishing while nothing is live, so sums and
+    // ratios on dashboards have data on an idle relay.
+    std::lock_guard lock(plans_mu_);
+    for (const std::string& plan : plans_->Names()) {
+      m.live[{plan, "udp"}] = 0;
+      m.created[{plan, "udp"}] = 0;
+    }
+  }
   for (WorkerSnapshot& s : *snapshots) {
     m.workers.push_back(s.worker);
     for (const auto& [k, v] : s.live) m.live[k] += v;

@@ -184,18 +184,7 @@ TEST_F(EntitlementsTest, AllocationCapsPerUserAndPerCallSessionGet486) {
 // A UDP peer on loopback that counts what it receives.
 class CountingPeer {
  public:
-  CountingPeer() {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    int size = 8 << 20;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    address_ = *SocketAddress::Parse("127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
-  }
+  CountingPeer() { fd_ = BindLoopbackUdp(&address_, 8 << 20); }
   ~CountingPeer() {
     if (reader_.joinable()) reader_.join();
     close(fd_);

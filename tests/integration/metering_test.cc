@@ -42,16 +42,7 @@ int64_t UnixMs() {
 // A UDP peer on loopback: receives what the relay forwards and can answer the relayed address.
 class Peer {
  public:
-  Peer() {
-    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    address_ = *SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&a), len);
-  }
+  Peer() { fd_ = BindLoopbackUdp(&address_); }
   ~Peer() { close(fd_); }
   const SocketAddress& address() const { return address_; }
   // One datagram's size (0 on timeout).

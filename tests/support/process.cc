@@ -130,9 +130,11 @@ RunResult RunCommand(const std::vector<std::string>& argv, std::chrono::millisec
   return r;
 }
 
-uint16_t FreeUdpPort(const char* ip) {
+namespace {
+
+uint16_t FreePort(const char* ip, int type) {
   auto addr = SocketAddress::Parse(ip, 0);
-  int fd = socket(addr->ip.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
+  int fd = socket(addr->ip.is_v4() ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, 0);
   sockaddr_storage ss;
   socklen_t len = addr->ToSockaddr(&ss);
   bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
@@ -141,6 +143,29 @@ uint16_t FreeUdpPort(const char* ip) {
   uint16_t port = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), len)->port;
   close(fd);
   return port;
+}
+
+}  // namespace
+
+uint16_t FreeUdpPort(const char* ip) { return FreePort(ip, SOCK_DGRAM); }
+uint16_t FreeTcpPort(const char* ip) { return FreePort(ip, SOCK_STREAM); }
+
+int BindLoopbackUdp(SocketAddress* bound, int receive_buffer) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
+  sockaddr_storage ss;
+  socklen_t len = SocketAddress{*IpAddress::Parse("127.0.0.1"), 0}.ToSockaddr(&ss);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    close(fd);
+    return -1;
+  }
+  len = sizeof(ss);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  *bound = *SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  return fd;
 }
 
 bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {

@@ -49,8 +49,12 @@ struct RunResult {
 };
 RunResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
-// A UDP port on `ip` that was free a moment ago.
+// A UDP (or TCP) port on `ip` that was free a moment ago.
 uint16_t FreeUdpPort(const char* ip = "127.0.0.1");
+uint16_t FreeTcpPort(const char* ip = "127.0.0.1");
+// A UDP socket bound to 127.0.0.1 on a port the kernel picks (a test's peer); -1 on failure.
+// `receive_buffer` > 0 sets SO_RCVBUF.
+int BindLoopbackUdp(SocketAddress* bound, int receive_buffer = 0);
 
 // A started cvrelay: waits for "server.ready" and reads the listening address from its log.
 // A scratch directory removed with the object.
