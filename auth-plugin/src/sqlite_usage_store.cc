@@ -535,34 +535,31 @@ std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t n
       [&](std::string*) {
         usage = UserUsage();
         usage.user = std::string(user);
-        {
-          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
-                           " FROM usage_daily WHERE user = ?1 AND day_ms = ?2");
+        // Totals of the user's rows of `table` whose `column` lies in [lo, hi).
+        auto sum = [&](const char* table, const char* column, int64_t lo, int64_t hi,
+                       UsageTotals* out) {
+          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns + " FROM " + table +
+                           " WHERE user = ?1 AND " + column + " >= ?2 AND " + column + " < ?3");
           if (!s) return sqlite3_errcode(db_);
           s.Bind(1, user);
-          s.Bind(2, day_start);
-          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
-          ReadTotals(s, 0, &usage.day);
+          s.Bind(2, lo);
+          s.Bind(3, hi);
+          const int rc = s.Step();
+          if (rc == SQLITE_ROW) ReadTotals(s, 0, out);
+          return rc;
+        };
+        if (int rc = sum("usage_daily", "day_ms", day_start, day_start + kMsPerDay, &usage.day);
+            rc != SQLITE_ROW) {
+          return rc;
         }
-        {
-          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
-                           " FROM usage_daily WHERE user = ?1 AND day_ms >= ?2 AND day_ms < ?3");
-          if (!s) return sqlite3_errcode(db_);
-          s.Bind(1, user);
-          s.Bind(2, month_start);
-          s.Bind(3, month_end);
-          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
-          ReadTotals(s, 0, &usage.month);
+        if (int rc = sum("usage_daily", "day_ms", month_start, month_end, &usage.month);
+            rc != SQLITE_ROW) {
+          return rc;
         }
-        {
-          Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns +
-                           " FROM usage_hourly WHERE user = ?1 AND hour_ms > ?2 AND hour_ms <= ?3");
-          if (!s) return sqlite3_errcode(db_);
-          s.Bind(1, user);
-          s.Bind(2, since_24h);
-          s.Bind(3, now_ms);
-          if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
-          ReadTotals(s, 0, &usage.last_24h);
+        // The hours after since_24h up to and including the one of now_ms.
+        if (int rc = sum("usage_hourly", "hour_ms", since_24h + 1, now_ms + 1, &usage.last_24h);
+            rc != SQLITE_ROW) {
+          return rc;
         }
         {
           // A call counts in a period when one of its relayed allocations was alive in it: its

@@ -327,24 +327,20 @@ std::string SetClaimlessPlan(const Apply& a, std::optional<std::string_view> v) 
   return "";
 }
 
-std::string SetAdminIp(const Apply& a, std::optional<std::string_view> v) {
+// admin-ip, prometheus-address: one address (an IpAddress or an optional one).
+template <auto M>
+std::string SetIp(const Apply& a, std::optional<std::string_view> v) {
   std::optional<IpAddress> ip = ParseIp(*v);
   if (!ip) return "expected an IP address, got " + Show(*v);
-  a.config.admin_ip = *ip;
+  a.config.*M = *ip;
   return "";
 }
 
+// prometheus-port: unset means "the control endpoint's port".
 std::string SetPrometheusPort(const Apply& a, std::optional<std::string_view> v) {
   uint64_t n = 0;
   if (!ParseUint(*v, &n) || n > 65535) return IntError(*v, 0, 65535);
   a.config.prometheus_port = static_cast<uint16_t>(n);
-  return "";
-}
-
-std::string SetPrometheusAddress(const Apply& a, std::optional<std::string_view> v) {
-  std::optional<IpAddress> ip = ParseIp(*v);
-  if (!ip) return "expected an IP address, got " + Show(*v);
-  a.config.prometheus_address = *ip;
   return "";
 }
 
@@ -682,7 +678,7 @@ const std::vector<KeyDef>& Keys() {
     k.push_back(Value("auth-ban-time", 0, "<seconds>", SetUint<&Config::auth_ban_time, 1, 86400>,
                       "cvrelay: how long a ban after failed authentications lasts (default 60)."));
     // Control endpoint.
-    k.push_back(Value("admin-ip", 0, "<ip>", SetAdminIp,
+    k.push_back(Value("admin-ip", 0, "<ip>", SetIp<&Config::admin_ip>,
                       "cvrelay: control endpoint address (default 127.0.0.1)."));
     k.push_back(Value("admin-port", 0, "<port>", SetUint<&Config::admin_port, 0, 65535>,
                       "cvrelay: control endpoint port (default 9641)."));
@@ -709,7 +705,7 @@ const std::vector<KeyDef>& Keys() {
                      "Serve Prometheus metrics on /metrics (port prometheus-port)."));
     k.push_back(Value("prometheus-port", 0, "<port>", SetPrometheusPort,
                       "Port of /metrics (default: admin-port, 9641)."));
-    k.push_back(Value("prometheus-address", 0, "<ip>", SetPrometheusAddress,
+    k.push_back(Value("prometheus-address", 0, "<ip>", SetIp<&Config::prometheus_address>,
                       "Address of /metrics (default: admin-ip)."));
     k.push_back(Flag("prometheus-username-labels", 0, &Config::prometheus_username_labels,
                      "Export the top users by relay time this month (bounded by "
