@@ -62,12 +62,6 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-uint32_t MinNonZero(uint32_t a, uint32_t b) {
-  if (a == 0) return b;
-  if (b == 0) return a;
-  return std::min(a, b);
-}
-
 // What a credential asks for, whether from claims or implied for a claimless one.
 struct Request {
   std::string_view plan;
@@ -105,8 +99,8 @@ Refusal Entitle(const Plans& plans, const Request& req, Entitlement* e) {
   const uint32_t plan_kbps = (g > bw.large_group_above && bw.large_group_kbps != 0)
                                  ? bw.large_group_kbps
                                  : (e->video ? bw.video_kbps : bw.audio_kbps);
-  e->bandwidth_kbps = MinNonZero(req.bandwidth_kbps, plan_kbps);
-  e->max_duration_s = MinNonZero(req.max_duration_s, plan.max_call_duration_s);
+  e->bandwidth_kbps = TighterLimit(req.bandwidth_kbps, plan_kbps);
+  e->max_duration_s = TighterLimit(req.max_duration_s, plan.max_call_duration_s);
   e->monthly_relay_minutes = relay.monthly_relay_minutes;
   e->abuse_guard = relay.abuse_guard.enabled;
   return Refusal::kNone;

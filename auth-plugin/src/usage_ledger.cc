@@ -22,6 +22,14 @@ UsageVerdict Judge(uint32_t monthly_relay_minutes, bool guarded, const Standing&
   return v;
 }
 
+Standing StandingOf(const UserUsage& usage, int64_t now_ms) {
+  Standing s;
+  s.month_start_ms = UtcMonthStartMs(now_ms);
+  s.month_relayed_ms = usage.month.relayed_ms;
+  if (usage.guard) s.SetGuard(*usage.guard);
+  return s;
+}
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -124,8 +132,7 @@ class Ledger final : public UsageLedger {
     }
     for (const AbuseGuard& g : *guards) {
       Standing s = view_.Get(g.user);
-      s.guard_until_ms = g.until_ms;
-      s.guard_capped_s = g.capped_duration_s;
+      s.SetGuard(g);
       view_.Put(g.user, s);
     }
     RefreshTopUsers(now);
@@ -229,10 +236,7 @@ class Ledger final : public UsageLedger {
       if (!ok) {
         ++stats_.write_errors;
         // Put the batch back under anything newer that arrived meanwhile, then wait.
-        for (UsageRecord& r : records) {
-          RecordKey key{r.run, r.allocation};
-          if (queue_.find(key) == queue_.end()) queue_.emplace(std::move(key), std::move(r));
-        }
+        for (UsageRecord& r : records) Merge(queue_, std::move(r));
         lock.unlock();
         if (callbacks_ != nullptr) callbacks_->OnWriteError(error);
         lock.lock();
@@ -275,25 +279,16 @@ class Ledger final : public UsageLedger {
       auto usage = writer_->User(user, now, &error);
       if (!usage) continue;
       const Standing before = view_.Get(user);
-      Standing after;
-      after.month_start_ms = UtcMonthStartMs(now);
-      after.month_relayed_ms = usage->month.relayed_ms;
-      if (usage->guard) {
-        after.guard_until_ms = usage->guard->until_ms;
-        after.guard_capped_s = usage->guard->capped_duration_s;
-      }
+      Standing after = StandingOf(*usage, now);
       bool guard_started = false;
       if (guard.enabled && after.guard_until_ms <= now) {
         std::optional<uint64_t> calls =
-            guard.window_s == 86400
-                ? std::optional<uint64_t>(usage->last_24h.calls)
-                : writer_->RelayedCalls(user, now - int64_t{guard.window_s} * 1000, &error);
+            writer_->RelayedCalls(user, now - int64_t{guard.window_s} * 1000, &error);
         if (calls && *calls >= guard.relayed_calls) {
           AbuseGuard g{user, now, now + int64_t{guard.penalty_s} * 1000, guard.capped_duration_s,
                        static_cast<uint32_t>(*calls)};
           if (writer_->AddGuard(g, &error)) {
-            after.guard_until_ms = g.until_ms;
-            after.guard_capped_s = g.capped_duration_s;
+            after.SetGuard(g);
             guard_started = true;
           }
         }

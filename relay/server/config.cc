@@ -344,13 +344,10 @@ std::string SetPrometheusPort(const Apply& a, std::optional<std::string_view> v)
   return "";
 }
 
-// node-id: it lands in every usage record, so it is kept to a log- and SQL-safe alphabet.
 std::string SetNodeId(const Apply& a, std::optional<std::string_view> v) {
   if (v->empty() || v->size() > 64) return "expected 1-64 characters, got " + Show(*v);
   for (char c : *v) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-    if (!ok) return "expected letters, digits, '-', '_' or '.', got " + Show(*v);
+    if (!IsNodeIdChar(c)) return "expected letters, digits, '-', '_' or '.', got " + Show(*v);
   }
   a.config.node_id = std::string(*v);
   return "";
@@ -1424,6 +1421,11 @@ std::vector<KeyInfo> ListKeys() {
         KeyInfo{d.name, d.short_name, d.kind, d.arg != Arg::kNone, d.clear != nullptr, d.text});
   }
   return out;
+}
+
+bool IsNodeIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
 }
 
 }  // namespace cv::server

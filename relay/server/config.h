@@ -109,6 +109,9 @@ struct Config {
   uint32_t prometheus_top_users = 10;           // prometheus-top-users: its bound
 };
 
+// node-id's alphabet: it lands in every usage record, so it is log- and SQL-safe.
+bool IsNodeIdChar(char c);
+
 // Where and why a configuration was rejected. ToString():
 //   "cvrelay.conf:12: key 'min-port': expected an integer 1-65535, got 'abc'"
 //   "command line: key 'min-port': expected an integer 1-65535, got 'abc'"

@@ -320,12 +320,8 @@ json UserUsageJson(const UserUsageReport& report) {
                  {"monthly_quota_exhausted", report.verdict.quota_exhausted},
                  {"abuse_guard", report.guard_applies}};
   // The call duration the relay enforces now: the plan's, tightened by a guard in force.
-  uint32_t max_s = report.max_call_duration_s;
-  if (report.verdict.capped_duration_s != 0 &&
-      (max_s == 0 || max_s > report.verdict.capped_duration_s)) {
-    max_s = report.verdict.capped_duration_s;
-  }
-  limits["max_call_duration_s"] = max_s;
+  limits["max_call_duration_s"] =
+      auth::TighterLimit(report.max_call_duration_s, report.verdict.capped_duration_s);
   return {{"user", u.user},
           {"plan", u.plan},
           {"day", TotalsJson(u.day)},

@@ -96,9 +96,7 @@ std::string DefaultNodeId() {
   if (gethostname(host, sizeof(host) - 1) != 0) return "cvrelay";
   std::string out;
   for (const char* c = host; *c != '\0' && out.size() < 64; ++c) {
-    const bool ok =
-        std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' || *c == '.';
-    out.push_back(ok ? *c : '-');
+    out.push_back(IsNodeIdChar(*c) ? *c : '-');
   }
   return out.empty() ? "cvrelay" : out;
 }
@@ -810,14 +808,8 @@ std::optional<UserUsageReport> RelayServer::UserUsage(const std::string& user, s
     report.max_call_duration_s = plan.max_call_duration_s;
   }
   const int64_t now = clock_.UnixNowMs();
-  auth::Standing standing;
-  standing.month_start_ms = auth::UtcMonthStartMs(now);
-  standing.month_relayed_ms = report.usage.month.relayed_ms;
-  if (report.usage.guard) {
-    standing.guard_until_ms = report.usage.guard->until_ms;
-    standing.guard_capped_s = report.usage.guard->capped_duration_s;
-  }
-  report.verdict = auth::Judge(report.monthly_relay_minutes, report.guard_applies, standing, now);
+  report.verdict = auth::Judge(report.monthly_relay_minutes, report.guard_applies,
+                               auth::StandingOf(report.usage, now), now);
   return report;
 }
 

@@ -407,10 +407,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
       SendError(tuple, msg, error::kAllocationQuotaReached, &auth, now);
       return;
     }
-    if (verdict.capped_duration_s != 0 &&
-        (ent.max_duration_s == 0 || ent.max_duration_s > verdict.capped_duration_s)) {
-      ent.max_duration_s = verdict.capped_duration_s;
-    }
+    ent.max_duration_s = auth::TighterLimit(ent.max_duration_s, verdict.capped_duration_s);
   }
   // Quotas (RFC 8656 §7.2 step 8): per user or per call session → 486; relay full → 508.
   QuotaClaim claim{ent.user, ent.session, ent.max_allocations_per_user,
@@ -1025,9 +1022,7 @@ size_t TurnServer::ApplyStanding(std::string_view user, const auth::Standing& st
 }
 
 bool TurnServer::CapDuration(Allocation& a, uint32_t max_s, MonoTime now) {
-  if (a.entitlement.max_duration_s == 0 || a.entitlement.max_duration_s > max_s) {
-    a.entitlement.max_duration_s = max_s;
-  }
+  a.entitlement.max_duration_s = auth::TighterLimit(a.entitlement.max_duration_s, max_s);
   a.hard_end = std::min(a.hard_end, a.created + seconds(max_s));
   if (a.hard_end <= now) {
     CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=duration_cap",

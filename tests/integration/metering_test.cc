@@ -33,12 +33,6 @@ constexpr char kToken[] = "usage-control-token-0123456789";
 constexpr char kSecret[] = "usage-secret-0123456789abcdef";
 constexpr uint16_t kChannel = 0x4000;
 
-int64_t UnixMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A UDP peer on loopback: receives what the relay forwards and can answer the relayed address.
 class Peer {
  public:
@@ -152,7 +146,7 @@ class UsageTest : public ::testing::Test {
     r.plan = plan;
     r.transport = "udp";
     r.client = "192.0.2.7:5000";
-    r.last_ms = UnixMs() - ago_ms;
+    r.last_ms = UnixNowMs() - ago_ms;
     r.start_ms = r.last_ms - static_cast<int64_t>(relayed_ms);
     r.reason = auth::EndReason::kClient;
     r.relayed_ms = relayed_ms;
@@ -358,7 +352,7 @@ TEST_F(UsageTest, ASecondRelayedCallWithin24HoursPutsTheUserUnderTheAbuseGuard) 
   EXPECT_EQ(user["abuse_guard"]["capped_duration_s"], 3);
   EXPECT_EQ(user["abuse_guard"]["relayed_calls"], 2);
   const int64_t until = user["abuse_guard"]["until_ms"];
-  EXPECT_NEAR(static_cast<double>(until), static_cast<double>(UnixMs() + 604'800'000), 60'000);
+  EXPECT_NEAR(static_cast<double>(until), static_cast<double>(UnixNowMs() + 604'800'000), 60'000);
   EXPECT_EQ(user["effective"]["max_call_duration_s"], 3) << "visible in the entitlements";
 
   TurnClient later(relay_->address());

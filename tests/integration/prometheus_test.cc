@@ -52,12 +52,6 @@ std::string UrlEncode(const std::string& text) {
   return out;
 }
 
-int64_t UnixNowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A claims credential for `plan`, signed with the relay's static-auth-secret (no key id).
 Credential MintFor(const std::string& user, const std::string& plan) {
   return Mint(kSecret, "", user, plan, "call-" + user);

@@ -147,6 +147,12 @@ uint16_t FreePort(const char* ip, int type) {
 
 }  // namespace
 
+int64_t UnixNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 uint16_t FreeUdpPort(const char* ip) { return FreePort(ip, SOCK_DGRAM); }
 uint16_t FreeTcpPort(const char* ip) { return FreePort(ip, SOCK_STREAM); }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct RunResult {
   std::string output;
 };
 RunResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// Wall-clock Unix milliseconds (what the relay stamps usage records with).
+int64_t UnixNowMs();
 
 // A UDP (or TCP) port on `ip` that was free a moment ago.
 uint16_t FreeUdpPort(const char* ip = "127.0.0.1");

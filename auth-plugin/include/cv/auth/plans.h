@@ -125,4 +125,11 @@ class Plans {
 
 inline constexpr std::string_view kFreePlan = "free";
 
+// The tighter of two limits where 0 means "no limit" (durations, bandwidths).
+inline uint32_t TighterLimit(uint32_t a, uint32_t b) {
+  if (a == 0) return b;
+  if (b == 0) return a;
+  return a < b ? a : b;
+}
+
 }  // namespace cv::auth

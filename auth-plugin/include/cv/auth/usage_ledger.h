@@ -41,8 +41,15 @@ struct Standing {
   int64_t guard_until_ms = 0;     // relay-abuse guard in force until then; 0 = none
   uint32_t guard_capped_s = 0;    // the guard's maximum call duration
 
+  void SetGuard(const AbuseGuard& guard) {
+    guard_until_ms = guard.until_ms;
+    guard_capped_s = guard.capped_duration_s;
+  }
   friend bool operator==(const Standing&, const Standing&) = default;
 };
+
+// The standing a user's usage (as the store reports it at `now_ms`) amounts to.
+Standing StandingOf(const UserUsage& usage, int64_t now_ms);
 
 struct UsageVerdict {
   bool quota_exhausted = false;    // the month's relay minutes are used up → refuse, end
