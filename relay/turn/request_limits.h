@@ -22,7 +22,7 @@
 
 #include "relay/common/address.h"
 #include "relay/common/clock.h"
-#include "relay/turn/rate_limiter.h"
+#include "relay/common/rate_limiter.h"
 
 namespace cv::turn {
 

@@ -30,6 +30,7 @@
 
 #include "cv/auth/authenticator.h"
 #include "relay/common/clock.h"
+#include "relay/common/rate_limiter.h"
 #include "relay/stun/message.h"
 #include "relay/turn/allocation.h"
 #include "relay/turn/counters.h"
@@ -37,7 +38,6 @@
 #include "relay/turn/nonce.h"
 #include "relay/turn/peer_policy.h"
 #include "relay/turn/quota.h"
-#include "relay/turn/rate_limiter.h"
 #include "relay/turn/request_limits.h"
 #include "relay/turn/revocations.h"
 #include "relay/turn/timer_wheel.h"

@@ -5,9 +5,9 @@
 #include <thread>
 #include <vector>
 
+#include "relay/common/rate_limiter.h"
 #include "relay/turn/bandwidth_cap.h"
 #include "relay/turn/quota.h"
-#include "relay/turn/rate_limiter.h"
 #include "relay/turn/revocations.h"
 
 namespace cv::turn {

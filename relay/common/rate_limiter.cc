@@ -1,4 +1,4 @@
-#include "relay/turn/rate_limiter.h"
+#include "relay/common/rate_limiter.h"
 
 #include <openssl/rand.h>
 
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstring>
 
-namespace cv::turn {
+namespace cv {
 
 RateTable::RateTable(double rate_per_second, uint32_t burst, size_t slots) {
   if (rate_per_second > 0 && std::isfinite(rate_per_second)) {
@@ -70,6 +70,14 @@ bool RateTable::Limited(uint64_t key, MonoTime now) const {
   return entry != nullptr && std::max(entry->tat, now) + interval_ - now > tolerance_;
 }
 
+Duration RateTable::RetryAfter(uint64_t key, MonoTime now) const {
+  if (unlimited()) return Duration::zero();
+  const Slot* entry = Find(key);
+  if (entry == nullptr) return Duration::zero();
+  const Duration ahead = std::max(entry->tat, now) + interval_ - now - tolerance_;
+  return std::max(ahead, Duration::zero());
+}
+
 void RateTable::Block(uint64_t key, MonoTime until, MonoTime now) {
   if (unlimited()) return;
   Slot& entry = FindOrInsert(key, now);
@@ -107,4 +115,4 @@ SourceRateLimiter::SourceRateLimiter(const SourceRateLimitConfig& config)
     : key_(config.ipv6_prefix_bits, config.seed),
       table_(config.rate_per_second, config.burst, config.slots) {}
 
-}  // namespace cv::turn
+}  // namespace cv

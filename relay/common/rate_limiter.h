@@ -24,7 +24,7 @@
 #include "relay/common/address.h"
 #include "relay/common/clock.h"
 
-namespace cv::turn {
+namespace cv {
 
 // The GCRA table itself, keyed by a 64-bit fingerprint of whatever is limited (an address, a
 // user). Not thread-safe; never allocates after construction.
@@ -39,6 +39,8 @@ class RateTable {
   bool Allow(uint64_t key, MonoTime now);
   // True if the next Allow(key, now) would be refused. Counts nothing.
   bool Limited(uint64_t key, MonoTime now) const;
+  // How long until the next Allow(key, …) would succeed; zero when it would now (Retry-After).
+  Duration RetryAfter(uint64_t key, MonoTime now) const;
   // Refuses `key` until `until` (then it starts again with a full bucket).
   void Block(uint64_t key, MonoTime until, MonoTime now);
 
@@ -104,4 +106,4 @@ class SourceRateLimiter {
   RateTable table_;
 };
 
-}  // namespace cv::turn
+}  // namespace cv

@@ -1,10 +1,10 @@
-#include "relay/turn/rate_limiter.h"
+#include "relay/common/rate_limiter.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace cv::turn {
+namespace cv {
 namespace {
 
 IpAddress Ip(const std::string& text) {
@@ -34,6 +34,19 @@ TEST_F(SourceRateLimiterTest, BurstThenRefillAtRate) {
   EXPECT_EQ(CountAllowed(l, a, t0_ + milliseconds(350), 10), 2);  // 2.5 earned since
   // After a long quiet time, the bucket is full again but never more than the burst.
   EXPECT_EQ(CountAllowed(l, a, t0_ + seconds(60), 20), 5);
+}
+
+TEST_F(SourceRateLimiterTest, RetryAfterSaysWhenTheNextEventIsAllowed) {
+  RateTable table(2.0, 2, 16);                            // 2/s, burst 2
+  EXPECT_EQ(table.RetryAfter(7, t0_), Duration::zero());  // never seen
+  EXPECT_TRUE(table.Allow(7, t0_));
+  EXPECT_EQ(table.RetryAfter(7, t0_), Duration::zero());  // one left in the burst
+  EXPECT_TRUE(table.Allow(7, t0_));
+  EXPECT_EQ(table.RetryAfter(7, t0_), milliseconds(500));
+  EXPECT_FALSE(table.Allow(7, t0_ + milliseconds(499)));
+  EXPECT_EQ(table.RetryAfter(7, t0_ + milliseconds(400)), milliseconds(100));
+  EXPECT_TRUE(table.Allow(7, t0_ + milliseconds(500)));
+  EXPECT_EQ(RateTable(0, 1, 16).RetryAfter(7, t0_), Duration::zero());  // unlimited
 }
 
 TEST_F(SourceRateLimiterTest, SteadyRateIsSustained) {
@@ -161,4 +174,4 @@ TEST_F(SourceRateLimiterTest, RefilledEntriesAreReusedWithoutCountingEvictions) 
 }
 
 }  // namespace
-}  // namespace cv::turn
+}  // namespace cv
