@@ -1,18 +1,10 @@
 // The SQLite usage ledger. Schema, aggregates and backup: docs/usage.md ("The ledger file").
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <functional>
 #include <iterator>
-#include <thread>
-#include <unordered_map>
 
+#include "cv/auth/sqlite_db.h"
 #include "cv/auth/usage_store.h"
 
 namespace cv::auth {
@@ -25,10 +17,8 @@ constexpr int64_t kMsPerDay = 24 * kMsPerHour;
 constexpr int64_t kHourlyKeepMs = 3 * kMsPerDay;
 constexpr size_t kMaxRecordsLimit = 10000;
 
-// kMigrations[v] takes a file from schema version v to v + 1. They run in order, all in one
-// transaction that ends by setting PRAGMA user_version, so a file is at one version or the
-// other, never in between. Version 2 is one more entry here (and kUsageSchemaVersion = 2); an
-// entry is never edited once released.
+// kMigrations[v] takes a file from schema version v to v + 1 (SqliteDb runs them). Version 2 is
+// one more entry here (and kUsageSchemaVersion = 2); an entry is never edited once released.
 //
 // Day and hour buckets are computed in SQL (not by an application function) so that any writer,
 // the sqlite3 shell included, keeps the aggregates right: floor(last_ms / bucket) * bucket,
@@ -226,19 +216,14 @@ constexpr const char kTotalsColumns[] =
   order_and_limit
 
 // Totals are unsigned in C++ and signed 64-bit in SQLite: values past INT64_MAX (never reached
-// by real traffic) are stored as INT64_MAX so that max() and sums stay meaningful.
+// by real traffic) are stored as INT64_MAX so that max() and sums stay meaningful; Stmt::UInt
+// reads negative values as 0.
 int64_t ToDb(uint64_t v) {
   return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
 }
-uint64_t FromDb(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
 
 int64_t SaturatingSub(int64_t a, int64_t b) {  // b >= 0
   return a < INT64_MIN + b ? INT64_MIN : a - b;
-}
-
-bool IsBusy(int rc) {
-  const int primary = rc & 0xff;
-  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
 // Peers are stored comma-separated. Empty entries and entries containing a comma (not an IP) are
@@ -283,13 +268,6 @@ std::vector<std::string> SplitPeers(std::string_view list) {
   return peers;
 }
 
-std::string_view ColumnText(sqlite3_stmt* s, int column) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
-  return text == nullptr
-             ? std::string_view()
-             : std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(s, column)));
-}
-
 // cv_peers_union(stored, snapshot): the stored list followed by the snapshot's new peers.
 void PeersUnion(sqlite3_context* context, int, sqlite3_value** argv) {
   std::string joined;
@@ -304,38 +282,7 @@ void PeersUnion(sqlite3_context* context, int, sqlite3_value** argv) {
   sqlite3_result_text(context, joined.data(), static_cast<int>(joined.size()), SQLITE_TRANSIENT);
 }
 
-// Borrows a cached statement; resets it and clears its bindings when done, so that no statement
-// keeps a read transaction (and with it an old WAL snapshot) open.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() {
-    if (s_ != nullptr) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-  }
-  explicit operator bool() const { return s_ != nullptr; }
-  sqlite3_stmt* get() const { return s_; }
-
-  void Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  // Text is bound as it is, never copied: it must outlive the step. An empty view binds '' (a
-  // null data() would bind SQL NULL).
-  void Bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data() != nullptr ? v.data() : "", static_cast<int>(v.size()),
-                      SQLITE_STATIC);
-  }
-  void BindNull(int i) { sqlite3_bind_null(s_, i); }
-  int Step() { return sqlite3_step(s_); }
-  int64_t Int(int column) const { return sqlite3_column_int64(s_, column); }
-  uint64_t UInt(int column) const { return FromDb(sqlite3_column_int64(s_, column)); }
-  std::string Text(int column) const { return std::string(ColumnText(s_, column)); }
-
- private:
-  sqlite3_stmt* s_;
-};
+using Stmt = SqliteDb::Statement;
 
 // Reads six aggregate columns (kTotalsColumns order) starting at `column`.
 void ReadTotals(const Stmt& s, int column, UsageTotals* t) {
@@ -349,12 +296,7 @@ void ReadTotals(const Stmt& s, int column, UsageTotals* t) {
 
 class SqliteUsageStore final : public UsageStore {
  public:
-  SqliteUsageStore(std::string path, sqlite3* db, const SqliteStoreOptions& options, int version)
-      : path_(std::move(path)), db_(db), options_(options), version_(version) {}
-  ~SqliteUsageStore() override {
-    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
-    sqlite3_close(db_);
-  }
+  explicit SqliteUsageStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
   SqliteUsageStore(const SqliteUsageStore&) = delete;
   SqliteUsageStore& operator=(const SqliteUsageStore&) = delete;
 
@@ -372,77 +314,20 @@ class SqliteUsageStore final : public UsageStore {
                                                   std::string* error) override;
   bool AddGuard(const AbuseGuard& guard, std::string* error) override;
   std::optional<std::vector<AbuseGuard>> ActiveGuards(int64_t now_ms, std::string* error) override;
-  int schema_version() const override { return version_; }
+  int schema_version() const override { return db_->schema_version(); }
 
  private:
-  // A transaction body: returns SQLITE_OK, or the failing result code (with `what` set when the
-  // failure is not SQLite's own).
-  using Body = std::function<int(std::string* what)>;
-
-  // Prepares `sql` once per connection; nullptr Stmt on failure (sqlite3_errmsg says why).
-  Stmt Prepare(const std::string& sql);
-  int Exec(const char* sql);
-  // Runs `body` in BEGIN IMMEDIATE (write) or BEGIN (read) … COMMIT, rolling back on failure and
-  // retrying the whole transaction while the database is busy or locked, for up to
-  // busy_timeout_ms. False with "usage-db <path>: <what>" in `error` when it did not commit.
-  bool Transact(bool write, const Body& body, std::string_view what, std::string* error);
+  // Transactions (SqliteDb::Transact) fail with "usage-db <path>: <what>: <why>".
+  Stmt Prepare(const std::string& sql) { return db_->Prepare(sql); }
+  bool Transact(bool write, const SqliteDb::Body& body, std::string_view what, std::string* error) {
+    return db_->Transact(write, body, what, error);
+  }
   std::optional<std::vector<UserMonth>> MonthUsers(const char* sql, int64_t now_ms, size_t n,
                                                    std::string* error);
 
-  const std::string path_;
-  sqlite3* const db_;
-  const SqliteStoreOptions options_;
-  const int version_;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  const std::unique_ptr<SqliteDb> db_;
   std::optional<int64_t> last_prune_ms_;  // newest last_ms at the last hourly prune
 };
-
-Stmt SqliteUsageStore::Prepare(const std::string& sql) {
-  auto it = statements_.find(sql);
-  if (it != statements_.end()) return Stmt(it->second);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()) + 1,
-                         SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-    sqlite3_finalize(stmt);
-    return Stmt(nullptr);
-  }
-  statements_.emplace(sql, stmt);
-  return Stmt(stmt);
-}
-
-int SqliteUsageStore::Exec(const char* sql) {
-  Stmt s = Prepare(sql);
-  if (!s) return sqlite3_errcode(db_);
-  const int rc = s.Step();
-  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
-}
-
-bool SqliteUsageStore::Transact(bool write, const Body& body, std::string_view what,
-                                std::string* error) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
-  auto backoff = std::chrono::milliseconds(1);
-  for (;;) {
-    std::string failure;
-    int rc = Exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
-    if (rc == SQLITE_OK) {
-      rc = body(&failure);
-      if (rc == SQLITE_OK) rc = Exec("COMMIT");
-    }
-    if (rc == SQLITE_OK) return true;
-    if (failure.empty()) failure = sqlite3_errmsg(db_);
-    if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK");
-    // SQLite's busy handler has already waited on most locks; this covers the cases it does not
-    // (a lock lost to another writer between statements, WAL recovery).
-    if (IsBusy(rc) && Clock::now() + backoff < deadline) {
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
-      continue;
-    }
-    if (error != nullptr) *error = "usage-db " + path_ + ": " + std::string(what) + ": " + failure;
-    return false;
-  }
-}
 
 bool SqliteUsageStore::Write(std::span<const UsageRecord> records, std::string* error) {
   if (records.empty()) return true;
@@ -456,7 +341,7 @@ bool SqliteUsageStore::Write(std::span<const UsageRecord> records, std::string* 
       true,
       [&](std::string*) {
         Stmt s = Prepare(kUpsertSql);
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         for (const UsageRecord& r : records) {
           const std::string peers = JoinPeers(r.peers);
           s.Bind(1, r.node);
@@ -484,11 +369,11 @@ bool SqliteUsageStore::Write(std::span<const UsageRecord> records, std::string* 
           s.Bind(19, ToDb(r.packets_to_client));
           const int rc = s.Step();
           if (rc != SQLITE_DONE) return rc;
-          sqlite3_reset(s.get());
+          s.Reset();
         }
         if (prune) {
           Stmt p = Prepare(kPruneHourlySql);
-          if (!p) return sqlite3_errcode(db_);
+          if (!p) return db_->ErrorCode();
           p.Bind(1, SaturatingSub(newest, kHourlyKeepMs));
           if (const int rc = p.Step(); rc != SQLITE_DONE) return rc;
         }
@@ -510,12 +395,12 @@ std::optional<size_t> SqliteUsageStore::CloseInterrupted(std::string_view node,
         Stmt s = Prepare(
             "UPDATE allocations SET end_ms = last_ms, reason = 'interrupted' "
             "WHERE node = ?1 AND run <> ?2 AND end_ms IS NULL");
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, node);
         s.Bind(2, current_run);
         const int rc = s.Step();
         if (rc != SQLITE_DONE) return rc;
-        closed = static_cast<size_t>(sqlite3_changes(db_));
+        closed = static_cast<size_t>(db_->Changes());
         return SQLITE_OK;
       },
       "closing interrupted records", error);
@@ -540,7 +425,7 @@ std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t n
                        UsageTotals* out) {
           Stmt s = Prepare(std::string("SELECT ") + kTotalsColumns + " FROM " + table +
                            " WHERE user = ?1 AND " + column + " >= ?2 AND " + column + " < ?3");
-          if (!s) return sqlite3_errcode(db_);
+          if (!s) return db_->ErrorCode();
           s.Bind(1, user);
           s.Bind(2, lo);
           s.Bind(3, hi);
@@ -573,7 +458,7 @@ std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t n
               " count(DISTINCT CASE WHEN last_ms > ?6 AND start_ms <= ?7 THEN " CV_CALL_KEY
               " END)"
               " FROM allocations WHERE user = ?1 AND last_ms >= min(?4, ?6 + 1) AND " CV_RELAYED);
-          if (!s) return sqlite3_errcode(db_);
+          if (!s) return db_->ErrorCode();
           s.Bind(1, user);
           s.Bind(2, day_start);
           s.Bind(3, day_start + kMsPerDay);
@@ -588,7 +473,7 @@ std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t n
         }
         {
           Stmt s = Prepare("SELECT " CV_PLAN_OF("?1"));
-          if (!s) return sqlite3_errcode(db_);
+          if (!s) return db_->ErrorCode();
           s.Bind(1, user);
           if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
           usage.plan = s.Text(0);
@@ -597,7 +482,7 @@ std::optional<UserUsage> SqliteUsageStore::User(std::string_view user, int64_t n
           Stmt s = Prepare(
               "SELECT since_ms, until_ms, capped_duration_s, relayed_calls FROM abuse_guards "
               "WHERE user = ?1 AND until_ms > ?2 ORDER BY until_ms DESC, since_ms DESC LIMIT 1");
-          if (!s) return sqlite3_errcode(db_);
+          if (!s) return db_->ErrorCode();
           s.Bind(1, user);
           s.Bind(2, now_ms);
           const int rc = s.Step();
@@ -624,7 +509,7 @@ std::optional<std::vector<UserMonth>> SqliteUsageStore::MonthUsers(const char* s
       [&](std::string*) {
         users.clear();
         Stmt s = Prepare(sql);
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, UtcMonthStartMs(now_ms));
         s.Bind(2, UtcNextMonthStartMs(now_ms));
         s.Bind(3, ToDb(n));  // TopUsers' limit; binding a parameter Month() lacks is a no-op
@@ -654,7 +539,7 @@ std::optional<uint64_t> SqliteUsageStore::RelayedCalls(std::string_view user, in
       [&](std::string*) {
         Stmt s = Prepare("SELECT count(DISTINCT " CV_CALL_KEY
                          ") FROM allocations WHERE user = ?1 AND last_ms > ?2 AND " CV_RELAYED);
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, user);
         s.Bind(2, since_ms);
         if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
@@ -677,7 +562,7 @@ std::optional<UsageTotals> SqliteUsageStore::Session(std::string_view session, s
             "coalesce(sum(bytes_to_client), 0), coalesce(sum(packets_to_peer), 0), "
             "coalesce(sum(packets_to_client), 0), count(*), coalesce(max(" CV_RELAYED
             "), 0) FROM allocations WHERE session = ?1");
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, session);
         if (const int rc = s.Step(); rc != SQLITE_ROW) return rc;
         ReadTotals(s, 0, &totals);
@@ -705,7 +590,7 @@ std::optional<std::vector<UsageRecord>> SqliteUsageStore::Records(const RecordFi
       [&](std::string* what) {
         records.clear();
         Stmt s = Prepare(sql);
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, filter.to_ms);
         s.Bind(2, filter.from_ms);
         s.Bind(3, filter.user);
@@ -724,10 +609,10 @@ std::optional<std::vector<UsageRecord>> SqliteUsageStore::Records(const RecordFi
           r.plan = s.Text(6);
           r.transport = s.Text(7);
           r.client = s.Text(8);
-          r.peers = SplitPeers(ColumnText(s.get(), 9));
+          r.peers = SplitPeers(s.TextView(9));
           r.start_ms = s.Int(10);
           r.last_ms = s.Int(11);
-          const std::optional<EndReason> reason = ParseEndReason(ColumnText(s.get(), 12));
+          const std::optional<EndReason> reason = ParseEndReason(s.TextView(12));
           if (!reason) {
             *what = "record " + r.node + "/" + r.run + "/" + std::to_string(r.allocation) +
                     " has an unknown end reason '" + s.Text(12) + "'";
@@ -757,7 +642,7 @@ bool SqliteUsageStore::AddGuard(const AbuseGuard& guard, std::string* error) {
             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, since_ms) DO UPDATE SET "
             "until_ms = excluded.until_ms, capped_duration_s = excluded.capped_duration_s, "
             "relayed_calls = excluded.relayed_calls");
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, guard.user);
         s.Bind(2, guard.since_ms);
         s.Bind(3, guard.until_ms);
@@ -781,7 +666,7 @@ std::optional<std::vector<AbuseGuard>> SqliteUsageStore::ActiveGuards(int64_t no
             " SELECT *, row_number() OVER (PARTITION BY user ORDER BY until_ms DESC, since_ms DESC)"
             " AS latest FROM abuse_guards WHERE until_ms > ?1)"
             " WHERE latest = 1 ORDER BY user");
-        if (!s) return sqlite3_errcode(db_);
+        if (!s) return db_->ErrorCode();
         s.Bind(1, now_ms);
         int rc;
         while ((rc = s.Step()) == SQLITE_ROW) {
@@ -800,172 +685,26 @@ std::optional<std::vector<AbuseGuard>> SqliteUsageStore::ActiveGuards(int64_t no
 #undef CV_CALL_KEY
 #undef CV_RELAYED
 
-// Why a file at schema `version` cannot be used by this build, or "" when it can (possibly after
-// migrating it).
-std::string VersionProblem(int64_t version) {
-  if (version > kUsageSchemaVersion) {
-    return "schema version " + std::to_string(version) + " is newer than this build (" +
-           std::to_string(kUsageSchemaVersion) + "); upgrade cvrelay";
-  }
-  if (version < 0) return "schema version " + std::to_string(version) + " is not a usage ledger's";
-  return "";
-}
-
-// Runs one statement that yields at most one integer (a PRAGMA); nullopt on failure.
-std::optional<int64_t> QueryInt(sqlite3* db, const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
-    sqlite3_finalize(s);
-    return std::nullopt;
-  }
-  const int rc = sqlite3_step(s);
-  std::optional<int64_t> value;
-  if (rc == SQLITE_ROW) {
-    value = sqlite3_column_int64(s, 0);
-  } else if (rc == SQLITE_DONE) {
-    value = 0;
-  }
-  sqlite3_finalize(s);
-  return value;
-}
-
-// Brings the file from `*version` to kUsageSchemaVersion in one write transaction. The version is
-// read again under the write lock: another process may have migrated it meanwhile.
-bool Migrate(sqlite3* db, int* version, std::string* what) {
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    *what = std::string("cannot start the schema migration: ") + sqlite3_errmsg(db);
-    return false;
-  }
-  auto fail = [&](std::string why) {
-    *what = std::move(why);
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return false;
-  };
-  const std::optional<int64_t> current = QueryInt(db, "PRAGMA user_version");
-  if (!current) return fail(std::string("cannot read the schema version: ") + sqlite3_errmsg(db));
-  if (std::string problem = VersionProblem(*current); !problem.empty()) return fail(problem);
-  for (int64_t v = *current; v < kUsageSchemaVersion; ++v) {
-    if (sqlite3_exec(db, kMigrations[v], nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return fail("migrating schema version " + std::to_string(v) + " to " + std::to_string(v + 1) +
-                  ": " + sqlite3_errmsg(db));
-    }
-  }
-  const std::string set_version = "PRAGMA user_version = " + std::to_string(kUsageSchemaVersion);
-  if (sqlite3_exec(db, set_version.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
-      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return fail(std::string("committing the schema migration: ") + sqlite3_errmsg(db));
-  }
-  *version = kUsageSchemaVersion;
-  return true;
-}
-
-// What open(2)/SQLite said, with errno's text when the OS had something to say.
-std::string OpenFailure(sqlite3* db) {
-  std::string what = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-  const int err = db != nullptr ? sqlite3_system_errno(db) : 0;
-  if (err != 0) what += std::string(" (") + std::strerror(err) + ")";
-  return what;
-}
-
 }  // namespace
 
 std::unique_ptr<UsageStore> OpenSqliteUsageStore(const std::string& path,
                                                  const SqliteStoreOptions& options,
                                                  std::string* error) {
-  sqlite3* db = nullptr;
-  bool created = false;
-  auto fail = [&](const std::string& what) -> std::unique_ptr<UsageStore> {
-    if (db != nullptr) sqlite3_close(db);
-    if (created) {  // leave nothing half-made behind
-      ::unlink(path.c_str());
-      ::unlink((path + "-wal").c_str());
-      ::unlink((path + "-shm").c_str());
-    }
-    if (error != nullptr) *error = "usage-db " + path + ": " + what;
-    return nullptr;
+  SqliteDbOptions db_options;
+  db_options.busy_timeout_ms = options.busy_timeout_ms;
+  db_options.read_only = options.read_only;
+  db_options.create_parent = options.create_parent;
+  db_options.label = "usage-db";
+  db_options.kind = "usage ledger";
+  db_options.program = "cvrelay";
+  db_options.setup = [](sqlite3* db) {
+    return sqlite3_create_function(db, "cv_peers_union", 2,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                                   PeersUnion, nullptr, nullptr);
   };
-
-  if (!options.read_only) {
-    if (options.create_parent) {
-      const size_t slash = path.find_last_of('/');
-      const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-      if (!dir.empty()) {
-        if (::mkdir(dir.c_str(), 0750) == 0) {
-          ::chmod(dir.c_str(), 0750);  // whatever the umask
-        } else if (errno != EEXIST) {
-          return fail("cannot create directory " + dir + ": " + std::strerror(errno));
-        }
-      }
-    }
-    // Created here rather than by SQLite so that it is 0640 from the start, whatever the umask.
-    // SQLite gives the -wal and -shm files the database file's mode.
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-      created = true;
-      const bool mode_ok = ::fchmod(fd, 0640) == 0;
-      const int err = errno;
-      ::close(fd);
-      if (!mode_ok) return fail(std::string("cannot set mode 0640: ") + std::strerror(err));
-    } else if (errno != EEXIST) {
-      return fail(std::string("cannot create: ") + std::strerror(errno));
-    }
-  }
-
-  const int flags =
-      (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    return fail(OpenFailure(db));
-  }
-  sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, std::max(options.busy_timeout_ms, 0));
-
-  const std::optional<int64_t> found = QueryInt(db, "PRAGMA user_version");
-  if (!found) return fail(OpenFailure(db));
-  int version = static_cast<int>(*found);
-  if (std::string problem = VersionProblem(*found); !problem.empty()) return fail(problem);
-  if (options.read_only && version < kUsageSchemaVersion) {
-    return fail("schema version " + std::to_string(version) + " is older than this build (" +
-                std::to_string(kUsageSchemaVersion) +
-                "); it is not a usage ledger yet, or cvrelay has not migrated it");
-  }
-
-  if (!options.read_only) {
-    sqlite3_stmt* s = nullptr;
-    std::string mode;
-    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, nullptr) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-      mode = std::string(ColumnText(s, 0));
-    }
-    sqlite3_finalize(s);
-    if (mode != "wal") return fail("cannot switch to WAL mode: " + OpenFailure(db));
-    // Keep -wal and -shm when the last connection closes: a reader that may not create files in
-    // the directory (cvadmin in the group, directory 0750) can then still open the ledger while
-    // cvrelay is stopped. After a checkpoint the WAL is cut back to at most 64 MiB.
-    int persist = 1;
-    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-    if (sqlite3_exec(db, "PRAGMA journal_size_limit = 67108864", nullptr, nullptr, nullptr) !=
-        SQLITE_OK) {
-      return fail(OpenFailure(db));
-    }
-  }
-  if (sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", nullptr, nullptr,
-                   nullptr) != SQLITE_OK) {
-    return fail(OpenFailure(db));
-  }
-  if (sqlite3_create_function(db, "cv_peers_union", 2,
-                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
-                              PeersUnion, nullptr, nullptr) != SQLITE_OK) {
-    return fail(OpenFailure(db));
-  }
-
-  if (!options.read_only && version < kUsageSchemaVersion) {
-    std::string what;
-    if (!Migrate(db, &version, &what)) return fail(what);
-  }
-  created = false;  // from here on the file is a ledger: never unlink it
-  auto store = std::make_unique<SqliteUsageStore>(path, db, options, version);
-  db = nullptr;
-  return store;
+  std::unique_ptr<SqliteDb> db = SqliteDb::Open(path, db_options, kMigrations, error);
+  if (db == nullptr) return nullptr;
+  return std::make_unique<SqliteUsageStore>(std::move(db));
 }
 
 }  // namespace cv::auth
