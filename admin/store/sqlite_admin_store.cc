@@ -1,0 +1,719 @@
+// The SQLite AdminStore, on cvauth's SqliteDb (WAL, synchronous=FULL, user_version migrations,
+// BEGIN IMMEDIATE writes retried while another connection holds the lock).
+//
+// Schema version 1:
+//   users          id (PK), tier, public_key (BLOB: 32 bytes or empty), created_ms, updated_ms
+//   lines          line (PK), user, claimed_ms; index (user, claimed_ms). A line's primary key is
+//                  what makes it one user's: ClaimLine reads and inserts in one BEGIN IMMEDIATE.
+//   contacts       (user, contact) (PK), approved_ms: `user` approved `contact`. Mutual when the
+//                  row (contact, user) exists too.
+//   one_time       (scope, value) (PK), expires_ms; index (expires_ms). UseOnce is one INSERT:
+//                  when the key exists the insert does nothing and the value counts as used, so
+//                  of two connections offering the same value at once exactly one gets kOk. A row
+//                  stays "used" until Prune deletes it (after expires_ms), never earlier: replay
+//                  protection does not depend on when Prune runs.
+//   attempts       user, at_ms, failed (0/1), code; indexes (user, at_ms) and (at_ms)
+//   call_sessions  id (PK) and every CallSession field (kind by CallKindName, booleans 0/1,
+//                  ended_ms 0 while live); indexes (user, started_ms) and (started_ms) of the
+//                  live ones. EndSession updates only a row whose ended_ms is 0.
+// No foreign keys: that a line's or a contact's user exists is the service's business.
+//
+// Counts at now_ms (UTC, cv::auth's calendar helpers):
+//   calls_started_today   sessions with started_ms in [day start, now]
+//   failed_starts_today   failed attempts with at_ms in [day start, now]
+//   attempts_last_hour    attempts with at_ms in (now - 3600 s, now]; the oldest of them too
+//   call_seconds_month    call_seconds of ended sessions with started_ms in [month start, next)
+// Prune deletes one-time values with expires_ms < now and attempts with at_ms < now - 2 days (the
+// daily count looks back at most one day).
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "admin/store/admin_store.h"
+#include "cv/auth/sqlite_db.h"
+#include "cv/auth/usage.h"
+
+namespace cv::admin {
+
+namespace {
+
+using Db = auth::SqliteDb;
+using Stmt = auth::SqliteDb::Statement;
+
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kAttemptKeepMs = 2 * 24 * kHourMs;
+
+// kMigrations[v] takes the file from schema version v to v + 1; an entry is never edited once
+// released.
+constexpr const char* kMigrations[] = {
+    // 0 → 1: everything.
+    R"sql(
+CREATE TABLE users (
+  id          TEXT    NOT NULL PRIMARY KEY,
+  tier        TEXT    NOT NULL,
+  public_key  BLOB    NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE lines (
+  line        TEXT    NOT NULL PRIMARY KEY,
+  user        TEXT    NOT NULL,
+  claimed_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX lines_by_user ON lines (user, claimed_ms);
+
+CREATE TABLE contacts (
+  user        TEXT    NOT NULL,
+  contact     TEXT    NOT NULL,
+  approved_ms INTEGER NOT NULL,
+  PRIMARY KEY (user, contact)
+) WITHOUT ROWID;
+
+CREATE TABLE one_time (
+  scope       TEXT    NOT NULL,
+  value       TEXT    NOT NULL,
+  expires_ms  INTEGER NOT NULL,
+  PRIMARY KEY (scope, value)
+) WITHOUT ROWID;
+CREATE INDEX one_time_by_expiry ON one_time (expires_ms);
+
+CREATE TABLE attempts (
+  user        TEXT    NOT NULL,
+  at_ms       INTEGER NOT NULL,
+  failed      INTEGER NOT NULL,
+  code        TEXT    NOT NULL
+);
+CREATE INDEX attempts_by_user ON attempts (user, at_ms);
+CREATE INDEX attempts_by_time ON attempts (at_ms);
+
+CREATE TABLE call_sessions (
+  id             TEXT    NOT NULL PRIMARY KEY,
+  user           TEXT    NOT NULL,
+  line           TEXT    NOT NULL,
+  kind           TEXT    NOT NULL,
+  callee         TEXT    NOT NULL,
+  group_size     INTEGER NOT NULL,
+  plan           TEXT    NOT NULL,
+  allow_turn     INTEGER NOT NULL,
+  allow_video    INTEGER NOT NULL,
+  max_duration_s INTEGER NOT NULL,
+  started_ms     INTEGER NOT NULL,
+  connected_ms   INTEGER NOT NULL,
+  ended_ms       INTEGER NOT NULL,
+  end_reason     TEXT    NOT NULL,
+  call_seconds   INTEGER NOT NULL,
+  route          TEXT    NOT NULL,
+  network        TEXT    NOT NULL,
+  reconnects     INTEGER NOT NULL,
+  relayed        INTEGER NOT NULL
+);
+CREATE INDEX call_sessions_by_user ON call_sessions (user, started_ms);
+CREATE INDEX call_sessions_live ON call_sessions (started_ms) WHERE ended_ms = 0;
+)sql",
+};
+static_assert(std::size(kMigrations) == kAdminSchemaVersion, "one migration per schema version");
+
+constexpr const char kSessionColumns[] =
+    "id, user, line, kind, callee, group_size, plan, allow_turn, allow_video, max_duration_s, "
+    "started_ms, connected_ms, ended_ms, end_reason, call_seconds, route, network, reconnects, "
+    "relayed";
+
+int64_t SaturatingSub(int64_t a, int64_t b) {  // b >= 0
+  return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min() : a - b;
+}
+
+uint32_t U32(const Stmt& s, int column) {
+  return static_cast<uint32_t>(std::min<uint64_t>(s.UInt(column), UINT32_MAX));
+}
+
+std::string Quoted(std::string_view id) { return "'" + std::string(id) + "'"; }
+
+// Reads a row of kSessionColumns; SQLITE_CORRUPT with `what` when the kind is unknown.
+int ReadSession(const Stmt& s, CallSession* out, std::string* what) {
+  CallSession c;
+  c.id = s.Text(0);
+  c.user = s.Text(1);
+  c.line = s.Text(2);
+  const std::optional<CallKind> kind = ParseCallKind(s.TextView(3));
+  if (!kind) {
+    *what = "session " + Quoted(c.id) + " has an unknown kind " + Quoted(s.TextView(3));
+    return SQLITE_CORRUPT;
+  }
+  c.kind = *kind;
+  c.callee = s.Text(4);
+  c.group_size = U32(s, 5);
+  c.plan = s.Text(6);
+  c.allow_turn = s.Int(7) != 0;
+  c.allow_video = s.Int(8) != 0;
+  c.max_duration_s = U32(s, 9);
+  c.started_ms = s.Int(10);
+  c.connected_ms = s.Int(11);
+  c.ended_ms = s.Int(12);
+  c.end_reason = s.Text(13);
+  c.call_seconds = U32(s, 14);
+  c.route = s.Text(15);
+  c.network = s.Text(16);
+  c.reconnects = U32(s, 17);
+  c.relayed = s.Int(18) != 0;
+  *out = std::move(c);
+  return SQLITE_OK;
+}
+
+// Steps a statement that yields one row; SQLITE_OK, or the result code when it did not.
+int StepRow(Stmt& s) {
+  const int rc = s.Step();
+  return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
+}
+
+// Steps a statement that yields no row (INSERT, UPDATE, DELETE).
+int StepDone(Stmt& s) {
+  const int rc = s.Step();
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+class SqliteAdminStore final : public AdminStore {
+ public:
+  explicit SqliteAdminStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+
+  StoreStatus CreateUser(const User& user, std::string* error) override;
+  StoreStatus FindUser(std::string_view id, User* out, std::string* error) override;
+  StoreStatus SetTier(std::string_view id, std::string_view tier, int64_t now_ms,
+                      std::string* error) override;
+  StoreStatus SetPublicKey(std::string_view id, std::string_view public_key, int64_t now_ms,
+                           std::string* error) override;
+  StoreStatus ClaimLine(std::string_view user, std::string_view line, uint32_t max_lines,
+                        int64_t now_ms, LineClaim* out, std::string* error) override;
+  StoreStatus Lines(std::string_view user, std::vector<std::string>* out,
+                    std::string* error) override;
+  StoreStatus Approve(std::string_view user, std::string_view contact, uint32_t max_contacts,
+                      int64_t now_ms, std::string* error) override;
+  StoreStatus Remove(std::string_view user, std::string_view contact, std::string* error) override;
+  StoreStatus MutuallyApproved(std::string_view a, std::string_view b, bool* out,
+                               std::string* error) override;
+  StoreStatus Contacts(std::string_view user, std::vector<Contact>* out,
+                       std::string* error) override;
+  StoreStatus UseOnce(std::string_view scope, std::string_view value, int64_t expires_ms,
+                      std::string* error) override;
+  StoreStatus RecordAttempt(std::string_view user, int64_t at_ms, bool failed,
+                            std::string_view code, std::string* error) override;
+  StoreStatus Counts(std::string_view user, int64_t now_ms, CallCounts* out,
+                     std::string* error) override;
+  StoreStatus InsertSession(const CallSession& session, std::string* error) override;
+  StoreStatus FindSession(std::string_view id, CallSession* out, std::string* error) override;
+  StoreStatus EndSession(const CallSession& ended, std::string* error) override;
+  StoreStatus LiveSessions(std::vector<CallSession>* out, std::string* error) override;
+  StoreStatus Prune(int64_t now_ms, std::string* error) override;
+
+ private:
+  // Runs `body` in a transaction (see SqliteDb::Transact). `body` returns SQLITE_OK and sets the
+  // status it decided on (kOk unless it says otherwise); any other result is kError.
+  using Body = std::function<int(StoreStatus* status, std::string* what)>;
+  StoreStatus Run(bool write, const Body& body, std::string_view what, std::string* error);
+
+  // Prepares `sql`; the body returns db_->ErrorCode() when it is null.
+  Stmt Prepare(const std::string& sql) { return db_->Prepare(sql); }
+
+  const std::unique_ptr<Db> db_;
+};
+
+StoreStatus SqliteAdminStore::Run(bool write, const Body& body, std::string_view what,
+                                  std::string* error) {
+  StoreStatus status = StoreStatus::kOk;
+  const bool ok = db_->Transact(
+      write,
+      [&](std::string* failure) {
+        status = StoreStatus::kOk;  // a retried body starts again
+        return body(&status, failure);
+      },
+      what, error);
+  return ok ? status : StoreStatus::kError;
+}
+
+// Users
+
+StoreStatus SqliteAdminStore::CreateUser(const User& user, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare(
+            "INSERT INTO users (id, tier, public_key, created_ms, updated_ms) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user.id);
+        s.Bind(2, user.tier);
+        s.BindBlob(3, user.public_key);
+        s.Bind(4, user.created_ms);
+        s.Bind(5, user.updated_ms);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kConflict;
+        return SQLITE_OK;
+      },
+      "creating user " + Quoted(user.id), error);
+}
+
+StoreStatus SqliteAdminStore::FindUser(std::string_view id, User* out, std::string* error) {
+  return Run(
+      false,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s =
+            Prepare("SELECT id, tier, public_key, created_ms, updated_ms FROM users WHERE id = ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, id);
+        const int rc = s.Step();
+        if (rc == SQLITE_DONE) {
+          *status = StoreStatus::kNotFound;
+          return SQLITE_OK;
+        }
+        if (rc != SQLITE_ROW) return rc;
+        *out = User{s.Text(0), s.Text(1), s.Blob(2), s.Int(3), s.Int(4)};
+        return SQLITE_OK;
+      },
+      "reading user " + Quoted(id), error);
+}
+
+StoreStatus SqliteAdminStore::SetTier(std::string_view id, std::string_view tier, int64_t now_ms,
+                                      std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare("UPDATE users SET tier = ?2, updated_ms = ?3 WHERE id = ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, id);
+        s.Bind(2, tier);
+        s.Bind(3, now_ms);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kNotFound;
+        return SQLITE_OK;
+      },
+      "setting the tier of user " + Quoted(id), error);
+}
+
+StoreStatus SqliteAdminStore::SetPublicKey(std::string_view id, std::string_view public_key,
+                                           int64_t now_ms, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare("UPDATE users SET public_key = ?2, updated_ms = ?3 WHERE id = ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, id);
+        s.BindBlob(2, public_key);
+        s.Bind(3, now_ms);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kNotFound;
+        return SQLITE_OK;
+      },
+      "setting the public key of user " + Quoted(id), error);
+}
+
+// Lines
+
+StoreStatus SqliteAdminStore::ClaimLine(std::string_view user, std::string_view line,
+                                        uint32_t max_lines, int64_t now_ms, LineClaim* out,
+                                        std::string* error) {
+  LineClaim claim = LineClaim::kTaken;
+  const StoreStatus status = Run(
+      true,
+      [&](StoreStatus*, std::string*) {
+        {
+          Stmt s = Prepare("SELECT user FROM lines WHERE line = ?1");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, line);
+          const int rc = s.Step();
+          if (rc == SQLITE_ROW) {
+            claim = s.TextView(0) == user ? LineClaim::kOwned : LineClaim::kTaken;
+            return SQLITE_OK;
+          }
+          if (rc != SQLITE_DONE) return rc;
+        }
+        if (max_lines > 0) {
+          Stmt s = Prepare("SELECT count(*) FROM lines WHERE user = ?1");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, user);
+          if (const int rc = StepRow(s); rc != SQLITE_OK) return rc;
+          if (s.UInt(0) >= max_lines) {
+            claim = LineClaim::kFull;
+            return SQLITE_OK;
+          }
+        }
+        Stmt s = Prepare("INSERT INTO lines (line, user, claimed_ms) VALUES (?1, ?2, ?3)");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, line);
+        s.Bind(2, user);
+        s.Bind(3, now_ms);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        claim = LineClaim::kClaimed;
+        return SQLITE_OK;
+      },
+      "claiming line " + Quoted(line) + " for user " + Quoted(user), error);
+  if (status == StoreStatus::kOk) *out = claim;
+  return status;
+}
+
+StoreStatus SqliteAdminStore::Lines(std::string_view user, std::vector<std::string>* out,
+                                    std::string* error) {
+  std::vector<std::string> lines;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string*) {
+        lines.clear();
+        Stmt s = Prepare("SELECT line FROM lines WHERE user = ?1 ORDER BY claimed_ms, line");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) lines.push_back(s.Text(0));
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "listing the lines of user " + Quoted(user), error);
+  if (status == StoreStatus::kOk) *out = std::move(lines);
+  return status;
+}
+
+// Contacts
+
+StoreStatus SqliteAdminStore::Approve(std::string_view user, std::string_view contact,
+                                      uint32_t max_contacts, int64_t now_ms, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        {
+          Stmt s = Prepare("SELECT 1 FROM contacts WHERE user = ?1 AND contact = ?2");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, user);
+          s.Bind(2, contact);
+          const int rc = s.Step();
+          if (rc == SQLITE_ROW) return SQLITE_OK;  // approved already: nothing changes
+          if (rc != SQLITE_DONE) return rc;
+        }
+        if (max_contacts > 0) {
+          Stmt s = Prepare("SELECT count(*) FROM contacts WHERE user = ?1");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, user);
+          if (const int rc = StepRow(s); rc != SQLITE_OK) return rc;
+          if (s.UInt(0) >= max_contacts) {
+            *status = StoreStatus::kConflict;
+            return SQLITE_OK;
+          }
+        }
+        Stmt s = Prepare("INSERT INTO contacts (user, contact, approved_ms) VALUES (?1, ?2, ?3)");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        s.Bind(2, contact);
+        s.Bind(3, now_ms);
+        return StepDone(s);
+      },
+      "approving contact " + Quoted(contact) + " of user " + Quoted(user), error);
+}
+
+StoreStatus SqliteAdminStore::Remove(std::string_view user, std::string_view contact,
+                                     std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare("DELETE FROM contacts WHERE user = ?1 AND contact = ?2");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        s.Bind(2, contact);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kNotFound;
+        return SQLITE_OK;
+      },
+      "removing contact " + Quoted(contact) + " of user " + Quoted(user), error);
+}
+
+StoreStatus SqliteAdminStore::MutuallyApproved(std::string_view a, std::string_view b, bool* out,
+                                               std::string* error) {
+  bool mutual = false;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string*) {
+        Stmt s = Prepare(
+            "SELECT EXISTS (SELECT 1 FROM contacts WHERE user = ?1 AND contact = ?2) AND "
+            "EXISTS (SELECT 1 FROM contacts WHERE user = ?2 AND contact = ?1)");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, a);
+        s.Bind(2, b);
+        if (const int rc = StepRow(s); rc != SQLITE_OK) return rc;
+        mutual = s.Int(0) != 0;
+        return SQLITE_OK;
+      },
+      "reading contacts " + Quoted(a) + " and " + Quoted(b), error);
+  if (status == StoreStatus::kOk) *out = mutual;
+  return status;
+}
+
+StoreStatus SqliteAdminStore::Contacts(std::string_view user, std::vector<Contact>* out,
+                                       std::string* error) {
+  std::vector<Contact> contacts;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string*) {
+        contacts.clear();
+        Stmt s = Prepare(
+            "SELECT c.contact, EXISTS (SELECT 1 FROM contacts AS r "
+            "WHERE r.user = c.contact AND r.contact = c.user) "
+            "FROM contacts AS c WHERE c.user = ?1 ORDER BY c.contact");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) contacts.push_back({s.Text(0), s.Int(1) != 0});
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "listing the contacts of user " + Quoted(user), error);
+  if (status == StoreStatus::kOk) *out = std::move(contacts);
+  return status;
+}
+
+// One-time values
+
+StoreStatus SqliteAdminStore::UseOnce(std::string_view scope, std::string_view value,
+                                      int64_t expires_ms, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        // The primary key decides: of two writers the second inserts nothing.
+        Stmt s = Prepare(
+            "INSERT INTO one_time (scope, value, expires_ms) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (scope, value) DO NOTHING");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, scope);
+        s.Bind(2, value);
+        s.Bind(3, expires_ms);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kConflict;
+        return SQLITE_OK;
+      },
+      // The value itself (a nonce, a token id) stays out of messages.
+      "recording a one-time value in " + Quoted(scope), error);
+}
+
+// Attempts and counts
+
+StoreStatus SqliteAdminStore::RecordAttempt(std::string_view user, int64_t at_ms, bool failed,
+                                            std::string_view code, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus*, std::string*) {
+        Stmt s =
+            Prepare("INSERT INTO attempts (user, at_ms, failed, code) VALUES (?1, ?2, ?3, ?4)");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        s.Bind(2, at_ms);
+        s.Bind(3, int64_t{failed ? 1 : 0});
+        s.Bind(4, code);
+        return StepDone(s);
+      },
+      "recording an attempt of user " + Quoted(user), error);
+}
+
+StoreStatus SqliteAdminStore::Counts(std::string_view user, int64_t now_ms, CallCounts* out,
+                                     std::string* error) {
+  const int64_t day_start = auth::UtcDayStartMs(now_ms);
+  const int64_t month_start = auth::UtcMonthStartMs(now_ms);
+  const int64_t month_end = auth::UtcNextMonthStartMs(now_ms);
+  const int64_t hour_ago = SaturatingSub(now_ms, kHourMs);
+  CallCounts counts;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string*) {
+        counts = CallCounts();
+        {
+          Stmt s = Prepare(
+              "SELECT"
+              " count(CASE WHEN started_ms >= ?2 AND started_ms <= ?3 THEN 1 END),"
+              " coalesce(sum(CASE WHEN started_ms >= ?4 AND started_ms < ?5 AND ended_ms <> 0"
+              " THEN call_seconds END), 0)"
+              " FROM call_sessions WHERE user = ?1 AND started_ms >= min(?2, ?4)");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, user);
+          s.Bind(2, day_start);
+          s.Bind(3, now_ms);
+          s.Bind(4, month_start);
+          s.Bind(5, month_end);
+          if (const int rc = StepRow(s); rc != SQLITE_OK) return rc;
+          counts.calls_started_today = U32(s, 0);
+          counts.call_seconds_month = s.UInt(1);
+        }
+        Stmt s = Prepare(
+            "SELECT"
+            " count(CASE WHEN failed <> 0 AND at_ms >= ?2 THEN 1 END),"
+            " count(CASE WHEN at_ms > ?3 THEN 1 END),"
+            " coalesce(min(CASE WHEN at_ms > ?3 THEN at_ms END), 0)"
+            " FROM attempts WHERE user = ?1 AND at_ms >= min(?2, ?3) AND at_ms <= ?4");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, user);
+        s.Bind(2, day_start);
+        s.Bind(3, hour_ago);
+        s.Bind(4, now_ms);
+        if (const int rc = StepRow(s); rc != SQLITE_OK) return rc;
+        counts.failed_starts_today = U32(s, 0);
+        counts.attempts_last_hour = U32(s, 1);
+        counts.oldest_attempt_in_hour_ms = s.Int(2);
+        return SQLITE_OK;
+      },
+      "counting the calls of user " + Quoted(user), error);
+  if (status == StoreStatus::kOk) *out = counts;
+  return status;
+}
+
+// Sessions
+
+StoreStatus SqliteAdminStore::InsertSession(const CallSession& c, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare(std::string("INSERT INTO call_sessions (") + kSessionColumns +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                         "?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO NOTHING");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, c.id);
+        s.Bind(2, c.user);
+        s.Bind(3, c.line);
+        s.Bind(4, std::string_view(CallKindName(c.kind)));
+        s.Bind(5, c.callee);
+        s.Bind(6, int64_t{c.group_size});
+        s.Bind(7, c.plan);
+        s.Bind(8, int64_t{c.allow_turn ? 1 : 0});
+        s.Bind(9, int64_t{c.allow_video ? 1 : 0});
+        s.Bind(10, int64_t{c.max_duration_s});
+        s.Bind(11, c.started_ms);
+        s.Bind(12, c.connected_ms);
+        s.Bind(13, c.ended_ms);
+        s.Bind(14, c.end_reason);
+        s.Bind(15, int64_t{c.call_seconds});
+        s.Bind(16, c.route);
+        s.Bind(17, c.network);
+        s.Bind(18, int64_t{c.reconnects});
+        s.Bind(19, int64_t{c.relayed ? 1 : 0});
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = StoreStatus::kConflict;
+        return SQLITE_OK;
+      },
+      "inserting session " + Quoted(c.id), error);
+}
+
+StoreStatus SqliteAdminStore::FindSession(std::string_view id, CallSession* out,
+                                          std::string* error) {
+  return Run(
+      false,
+      [&](StoreStatus* status, std::string* what) {
+        Stmt s =
+            Prepare(std::string("SELECT ") + kSessionColumns + " FROM call_sessions WHERE id = ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, id);
+        const int rc = s.Step();
+        if (rc == SQLITE_DONE) {
+          *status = StoreStatus::kNotFound;
+          return SQLITE_OK;
+        }
+        if (rc != SQLITE_ROW) return rc;
+        return ReadSession(s, out, what);
+      },
+      "reading session " + Quoted(id), error);
+}
+
+StoreStatus SqliteAdminStore::EndSession(const CallSession& c, std::string* error) {
+  const std::string what = "ending session " + Quoted(c.id);
+  if (c.ended_ms == 0) {  // it would stay live, and could be ended again
+    if (error != nullptr) *error = db_->Describe() + ": " + what + ": ended_ms is 0";
+    return StoreStatus::kError;
+  }
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        {
+          Stmt s = Prepare(
+              "UPDATE call_sessions SET ended_ms = ?2, end_reason = ?3, call_seconds = ?4, "
+              "connected_ms = ?5, route = ?6, network = ?7, reconnects = ?8, relayed = ?9 "
+              "WHERE id = ?1 AND ended_ms = 0");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, c.id);
+          s.Bind(2, c.ended_ms);
+          s.Bind(3, c.end_reason);
+          s.Bind(4, int64_t{c.call_seconds});
+          s.Bind(5, c.connected_ms);
+          s.Bind(6, c.route);
+          s.Bind(7, c.network);
+          s.Bind(8, int64_t{c.reconnects});
+          s.Bind(9, int64_t{c.relayed ? 1 : 0});
+          if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+          if (db_->Changes() != 0) return SQLITE_OK;
+        }
+        // Nothing live by that id: ended already, or never started. Same transaction, so the
+        // answer matches what the update saw.
+        Stmt s = Prepare("SELECT 1 FROM call_sessions WHERE id = ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, c.id);
+        const int rc = s.Step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+        *status = rc == SQLITE_ROW ? StoreStatus::kConflict : StoreStatus::kNotFound;
+        return SQLITE_OK;
+      },
+      what, error);
+}
+
+StoreStatus SqliteAdminStore::LiveSessions(std::vector<CallSession>* out, std::string* error) {
+  std::vector<CallSession> sessions;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string* what) {
+        sessions.clear();
+        Stmt s = Prepare(std::string("SELECT ") + kSessionColumns +
+                         " FROM call_sessions WHERE ended_ms = 0 ORDER BY started_ms, id");
+        if (!s) return db_->ErrorCode();
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          CallSession c;
+          if (const int read = ReadSession(s, &c, what); read != SQLITE_OK) return read;
+          sessions.push_back(std::move(c));
+        }
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "listing live sessions", error);
+  if (status == StoreStatus::kOk) *out = std::move(sessions);
+  return status;
+}
+
+// Housekeeping
+
+StoreStatus SqliteAdminStore::Prune(int64_t now_ms, std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus*, std::string*) {
+        {
+          Stmt s = Prepare("DELETE FROM one_time WHERE expires_ms < ?1");
+          if (!s) return db_->ErrorCode();
+          s.Bind(1, now_ms);
+          if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        }
+        Stmt s = Prepare("DELETE FROM attempts WHERE at_ms < ?1");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, SaturatingSub(now_ms, kAttemptKeepMs));
+        return StepDone(s);
+      },
+      "pruning", error);
+}
+
+}  // namespace
+
+std::unique_ptr<AdminStore> OpenSqliteAdminStore(const std::string& path,
+                                                 const AdminStoreOptions& options,
+                                                 std::string* error) {
+  auth::SqliteDbOptions db_options;
+  db_options.busy_timeout_ms = options.busy_timeout_ms;
+  db_options.create_parent = options.create_parent;
+  db_options.kind = "cvadmin store";
+  db_options.program = "cvadmin";
+  std::unique_ptr<Db> db = Db::Open(path, db_options, kMigrations, error);
+  if (db == nullptr) return nullptr;
+  return std::make_unique<SqliteAdminStore>(std::move(db));
+}
+
+}  // namespace cv::admin
