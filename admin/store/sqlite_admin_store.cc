@@ -217,6 +217,8 @@ class SqliteAdminStore final : public AdminStore {
   // status it decided on (kOk unless it says otherwise); any other result is kError.
   using Body = std::function<int(StoreStatus* status, std::string* what)>;
   StoreStatus Run(bool write, const Body& body, std::string_view what, std::string* error);
+  StoreStatus UpdateUser(std::string_view id, const char* column, std::string_view value, bool blob,
+                         int64_t now_ms, const char* what, std::string* error);
 
   // Prepares `sql`; the body returns db_->ErrorCode() when it is null.
   Stmt Prepare(const std::string& sql) { return db_->Prepare(sql); }
@@ -281,36 +283,38 @@ StoreStatus SqliteAdminStore::FindUser(std::string_view id, User* out, std::stri
 
 StoreStatus SqliteAdminStore::SetTier(std::string_view id, std::string_view tier, int64_t now_ms,
                                       std::string* error) {
-  return Run(
-      true,
-      [&](StoreStatus* status, std::string*) {
-        Stmt s = Prepare("UPDATE users SET tier = ?2, updated_ms = ?3 WHERE id = ?1");
-        if (!s) return db_->ErrorCode();
-        s.Bind(1, id);
-        s.Bind(2, tier);
-        s.Bind(3, now_ms);
-        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
-        if (db_->Changes() == 0) *status = StoreStatus::kNotFound;
-        return SQLITE_OK;
-      },
-      "setting the tier of user " + Quoted(id), error);
+  return UpdateUser(id, "tier", tier, /*blob=*/false, now_ms, "setting the tier of user ", error);
 }
 
 StoreStatus SqliteAdminStore::SetPublicKey(std::string_view id, std::string_view public_key,
                                            int64_t now_ms, std::string* error) {
+  return UpdateUser(id, "public_key", public_key, /*blob=*/true, now_ms,
+                    "setting the public key of user ", error);
+}
+
+// One column of one user (`column` is ours, never input); kNotFound when there is no such user.
+StoreStatus SqliteAdminStore::UpdateUser(std::string_view id, const char* column,
+                                         std::string_view value, bool blob, int64_t now_ms,
+                                         const char* what, std::string* error) {
+  const std::string sql =
+      std::string("UPDATE users SET ") + column + " = ?2, updated_ms = ?3 WHERE id = ?1";
   return Run(
       true,
       [&](StoreStatus* status, std::string*) {
-        Stmt s = Prepare("UPDATE users SET public_key = ?2, updated_ms = ?3 WHERE id = ?1");
+        Stmt s = Prepare(sql);
         if (!s) return db_->ErrorCode();
         s.Bind(1, id);
-        s.BindBlob(2, public_key);
+        if (blob) {
+          s.BindBlob(2, value);
+        } else {
+          s.Bind(2, value);
+        }
         s.Bind(3, now_ms);
         if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
         if (db_->Changes() == 0) *status = StoreStatus::kNotFound;
         return SQLITE_OK;
       },
-      "setting the public key of user " + Quoted(id), error);
+      what + Quoted(id), error);
 }
 
 // Lines
