@@ -174,6 +174,16 @@ int BindLoopbackUdp(SocketAddress* bound, int receive_buffer) {
   return fd;
 }
 
+std::optional<SocketAddress> LoggedAddress(const std::string& output,
+                                           const std::string& transport) {
+  const std::string marker = "server.listening transport=" + transport + " address=";
+  const size_t at = output.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t begin = at + marker.size();
+  const size_t end = output.find_first_of(" \n", begin);
+  return SocketAddress::Parse(output.substr(begin, end == std::string::npos ? end : end - begin));
+}
+
 bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {BinaryPath("cvrelay")};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -184,24 +194,12 @@ bool RelayProcess::Start(const std::vector<std::string>& args, std::chrono::mill
   if (!names_ledger) argv.push_back("--usage-db=" + usage_db());
   if (!process_.Start(argv)) return false;
   if (!process_.WaitForOutput("server.ready", timeout)) return false;
-  std::string out = process_.Output();
-  const std::string marker = "server.listening transport=udp address=";
-  size_t at = out.find(marker);
-  if (at == std::string::npos) return false;
-  size_t end = out.find('\n', at);
-  auto parsed = SocketAddress::Parse(out.substr(at + marker.size(), end - at - marker.size()));
-  if (!parsed) return false;
-  address_ = *parsed;
-  const std::string control = "server.listening transport=http-control address=";
-  if (size_t c = out.find(control); c != std::string::npos) {
-    size_t line_end = out.find('\n', c);
-    control_ = SocketAddress::Parse(out.substr(c + control.size(), line_end - c - control.size()));
-  }
-  const std::string metrics = "server.listening transport=http-metrics address=";
-  if (size_t m = out.find(metrics); m != std::string::npos) {
-    size_t line_end = out.find('\n', m);
-    metrics_ = SocketAddress::Parse(out.substr(m + metrics.size(), line_end - m - metrics.size()));
-  }
+  const std::string out = process_.Output();
+  auto udp = LoggedAddress(out, "udp");
+  if (!udp) return false;
+  address_ = *udp;
+  control_ = LoggedAddress(out, "http-control");
+  metrics_ = LoggedAddress(out, "http-metrics");
   return true;
 }
 

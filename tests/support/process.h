@@ -60,7 +60,9 @@ uint16_t FreeTcpPort(const char* ip = "127.0.0.1");
 // `receive_buffer` > 0 sets SO_RCVBUF.
 int BindLoopbackUdp(SocketAddress* bound, int receive_buffer = 0);
 
-// A started cvrelay: waits for "server.ready" and reads the listening address from its log.
+// The address a server logged as "server.listening transport=<transport> address=<address>".
+std::optional<SocketAddress> LoggedAddress(const std::string& output, const std::string& transport);
+
 // A scratch directory removed with the object.
 class TempDir {
  public:
@@ -73,6 +75,7 @@ class TempDir {
   std::string path_;
 };
 
+// A started cvrelay: waits for "server.ready" and reads the listening address from its log.
 class RelayProcess {
  public:
   // `args` are cvrelay flags; --listening-port=0 etc. are the caller's choice. Unless they name a
