@@ -44,7 +44,11 @@ PACKAGES=(
   openssl
   procps
   python3
+  curl                  # cvadmin's TLS test, and the README's examples
+  nodejs                # jose (npm) checks cvadmin's tokens in an integration test
 )
+# npm comes with NodeSource's nodejs; Debian's nodejs needs Debian's npm beside it.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 # Packages whose Debian install may start a system service we do not want running:
 # "package:service:process:user" (user = the account the packaged service runs as).

@@ -6,7 +6,8 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: scripts/test.sh [--quick] [--no-setup] [--fuzz-seconds N] [-h]
-Full run (CI): setup, format check, release build, all tests (ctest, every label),
+Full run (CI): setup, format check, release build, the integration tests' npm packages
+(npm ci), all tests (ctest, every label),
 ASan+UBSan build + unit tests, clang fuzz build + a short fuzz pass of every target.
   --quick           setup, format check, release build, unit tests only (for developers)
   --no-setup        skip scripts/setup.sh (packages already installed)
@@ -46,6 +47,8 @@ do_setup() { bash scripts/setup.sh --quiet; }
 do_format() { bash scripts/check-format.sh; }
 do_build_release() { bash scripts/build.sh release; }
 # The main suite's output is kept so its summary can close this script's output.
+# Node packages the integration tests use (jose), exactly as package-lock.json pins them.
+do_js_deps() { npm ci --prefix tests/integration/js --no-audit --no-fund --loglevel=error; }
 do_ctest_all() { ctest --test-dir build "${ctest_common[@]}" 2>&1 | tee "$main_log"; }
 do_ctest_unit() { ctest --test-dir build -L unit "${ctest_common[@]}" 2>&1 | tee "$main_log"; }
 do_build_asan() { bash scripts/build.sh asan; }
@@ -64,6 +67,7 @@ if [[ $quick -eq 1 ]]; then
   steps+=("unit tests:do_ctest_unit")
 else
   steps+=(
+    "js test deps:do_js_deps"
     "all tests:do_ctest_all"
     "asan build:do_build_asan"
     "asan unit tests:do_ctest_asan"
