@@ -1,6 +1,5 @@
 #include "admin/ctl/mint_command.h"
 
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -11,6 +10,7 @@
 
 #include "cv/auth/mint.h"
 #include "cv/auth/secrets.h"
+#include "relay/common/hex.h"
 
 namespace cv::ctl {
 namespace {
@@ -18,19 +18,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-
-// A random call session id: 16 hex digits.
-std::string RandomSessionId() {
-  uint8_t bytes[8] = {};
-  if (getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes)) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (uint8_t b : bytes) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 15]);
-  }
-  return id;
-}
 
 // The secret to mint with: --secret, or --secret-file holding either one bare secret or the
 // auth-secrets-file format ("kid secret [not-after]" per line; --kid picks one).
@@ -95,7 +82,7 @@ int RunMint(const MintOptions& o, int64_t now, std::ostream& out, std::ostream& 
     }
     auth::Claims c;
     c.user = o.user;
-    c.session = o.session.empty() ? RandomSessionId() : o.session;
+    c.session = o.session.empty() ? RandomHex(8) : o.session;
     c.line = o.line;
     c.plan = o.plan;
     c.video = o.video;

@@ -369,6 +369,7 @@ http::Response AdminServerImpl::RouteAdmin(const http::Request& request, std::st
     http::Response r;
     r.status = 200;
     r.content_type = http::kPrometheusType;
+    service_->PublishLiveSessions();
     r.body = metrics_.Render();
     return r;
   }

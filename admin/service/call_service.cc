@@ -1,7 +1,5 @@
 #include "admin/service/call_service.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -10,6 +8,7 @@
 #include "cv/auth/claims.h"
 #include "cv/auth/mint.h"
 #include "cv/auth/usage.h"
+#include "relay/common/hex.h"
 #include "relay/common/log.h"
 
 namespace cv::admin {
@@ -81,17 +80,7 @@ const char* NetworkName(std::string_view network) {
 
 }  // namespace
 
-std::string RandomId() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
+std::string RandomId() { return RandomHex(16); }
 
 CallService::CallService(AdminStore& store, const Clock& clock, AdminMetrics& metrics, KeyRing keys,
                          auth::Plans plans, std::vector<auth::Secret> turn_secrets,
@@ -121,7 +110,6 @@ bool CallService::Start(std::string* error) {
     live.session = std::move(s);
     live_.emplace(std::move(id), std::move(live));
   }
-  UpdateLiveGauge();
   return true;
 }
 
@@ -413,7 +401,6 @@ Reply CallService::StartCall(const User& user, const json& body) {
   live.last_event_ms = now_ms;
   live.cap_reason = cap_reason;
   live_.emplace(live.session.id, std::move(live));
-  UpdateLiveGauge();
   CV_INFO("call.started", "plan=%s kind=%s", plan.name.c_str(), CallKindName(kind));
   return Reply::Ok(std::move(reply), 201);
 }
@@ -471,9 +458,12 @@ Reply CallService::TurnCredentials(const User& user, const json& body) {
     r.extra = {{"message", kTurnNotEntitledMessage}, {"upgrade", true}};
     return Refuse(std::move(r));
   }
-  if (turn_secrets_.empty() || options_.turn_urls.empty()) {
+  // No relay configured, or every secret retired: refuse before the token id is spent.
+  const auth::Secret* secret = auth::PickSecret(turn_secrets_, "", now);
+  if (secret == nullptr || options_.turn_urls.empty()) {
     metrics_.TurnCredential(current.name, "turn_unavailable");
-    return Refuse({503, "TURN_UNAVAILABLE", "no relay is configured on this server", 0, {}});
+    return Refuse(
+        {503, "TURN_UNAVAILABLE", "no relay (TURN URL and active secret) is configured", 0, {}});
   }
   auto jti = claims.find("jti");
   auto exp = claims.find("exp");
@@ -497,11 +487,6 @@ Reply CallService::TurnCredentials(const User& user, const json& body) {
       return StoreFailed("token ids");
   }
 
-  const auth::Secret* secret = auth::PickSecret(turn_secrets_, "", now);
-  if (secret == nullptr) {
-    metrics_.TurnCredential(current.name, "turn_unavailable");
-    return Refuse({503, "TURN_UNAVAILABLE", "every TURN secret has retired", 0, {}});
-  }
   auth::MintRequest mint;
   auth::Claims c;
   c.key_id = secret->key_id;
@@ -562,7 +547,6 @@ CallSession CallService::End(Live& live, int64_t end_ms, const char* reason) {
     return ended;
   }
   live_.erase(ended.id);  // `live` and `s` are gone from here on
-  UpdateLiveGauge();
   return ended;
 }
 
@@ -658,35 +642,39 @@ Reply CallService::FindOwnSession(const User& user, std::string_view session_id,
   return Reply::Ok(nullptr);
 }
 
+const char* CallService::DueToEnd(const Live& live, int64_t now_ms, int64_t* end_ms) const {
+  const CallSession& s = live.session;
+  if (live.end_pending) {  // ended already; only the store write is being retried
+    *end_ms = s.ended_ms;
+    return "";
+  }
+  const int64_t base = s.connected_ms != 0 ? s.connected_ms : s.started_ms;
+  const int64_t cap_ms = base + int64_t{s.max_duration_s} * 1000;
+  if (s.max_duration_s != 0 && now_ms >= cap_ms) {
+    *end_ms = cap_ms;
+    return live.cap_reason;
+  }
+  if (now_ms - live.last_event_ms >= options_.heartbeat_timeout_s * 1000) {
+    *end_ms = live.last_event_ms;  // charged up to the last sign of life, not the silence
+    return kEndHeartbeat;
+  }
+  return nullptr;
+}
+
 void CallService::Sweep() {
   const int64_t now_ms = clock_.UnixNowMs();
-  std::vector<std::string> due;
-  for (auto& [id, live] : live_) {
-    const CallSession& s = live.session;
-    const int64_t base = s.connected_ms != 0 ? s.connected_ms : s.started_ms;
-    if (live.end_pending) {
-      due.push_back(id);
-    } else if (s.max_duration_s != 0 && now_ms >= base + int64_t{s.max_duration_s} * 1000) {
-      due.push_back(id);
-    } else if (now_ms - live.last_event_ms >= options_.heartbeat_timeout_s * 1000) {
-      due.push_back(id);
-    }
+  struct Due {
+    std::string id;
+    int64_t end_ms;
+    const char* reason;
+  };
+  std::vector<Due> due;  // End() erases from live_, so end them after the scan
+  for (const auto& [id, live] : live_) {
+    int64_t end_ms = 0;
+    if (const char* reason = DueToEnd(live, now_ms, &end_ms)) due.push_back({id, end_ms, reason});
   }
-  for (const std::string& id : due) {
-    auto it = live_.find(id);
-    if (it == live_.end()) continue;
-    Live& live = it->second;
-    const CallSession& s = live.session;
-    const int64_t base = s.connected_ms != 0 ? s.connected_ms : s.started_ms;
-    const int64_t cap_ms = base + int64_t{s.max_duration_s} * 1000;
-    if (live.end_pending) {
-      End(live, s.ended_ms, "");  // the reason was set when it ended
-    } else if (s.max_duration_s != 0 && now_ms >= cap_ms) {
-      End(live, cap_ms, live.cap_reason);
-    } else {
-      // Silent: charge the call up to the last sign of life, not the silence after it.
-      End(live, live.last_event_ms, kEndHeartbeat);
-    }
+  for (const Due& d : due) {
+    if (auto it = live_.find(d.id); it != live_.end()) End(it->second, d.end_ms, d.reason);
   }
   if (now_ms >= next_prune_ms_) {
     next_prune_ms_ = now_ms + kPruneEveryMs;
@@ -695,7 +683,7 @@ void CallService::Sweep() {
   }
 }
 
-void CallService::UpdateLiveGauge() {
+void CallService::PublishLiveSessions() {
   std::map<std::string, double, std::less<>> per_plan;
   for (const std::string& name : plans_.Names()) per_plan[name] = 0;
   for (const auto& [id, live] : live_) {

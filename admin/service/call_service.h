@@ -88,6 +88,9 @@ class CallService {
   // refused, prunes expired one-time values now and then. Call every second.
   void Sweep();
 
+  // Sets cvadmin_call_sessions_live per plan from the live sessions (before a scrape).
+  void PublishLiveSessions();
+
   const nlohmann::json& jwks() const { return jwks_; }
   size_t live_sessions() const { return live_.size(); }
   bool StoreReachable();
@@ -113,7 +116,8 @@ class CallService {
   Reply EndedReply(const CallSession& session) const;
   // The stored session `session_id` when it is `user`'s; otherwise the refusal (404, 503).
   Reply FindOwnSession(const User& user, std::string_view session_id, CallSession* out);
-  void UpdateLiveGauge();
+  // The reason `live` ends at `now_ms` (and when, in *end_ms), or nullptr while it goes on.
+  const char* DueToEnd(const Live& live, int64_t now_ms, int64_t* end_ms) const;
   Reply StoreFailed(const char* what);
 
   AdminStore& store_;

@@ -7,6 +7,7 @@
 #include "admin/token/base64url.h"
 #include "admin/token/ed25519.h"
 #include "cv/auth/claims.h"
+#include "relay/common/hex.h"
 
 namespace cv::token {
 namespace {
@@ -58,13 +59,7 @@ std::string RequestDigest(std::string_view method, std::string_view target, std:
                   EVP_DigestFinal_ex(ctx, digest, &len) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) return hex;
-  static const char kHex[] = "0123456789abcdef";
-  hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xF];
-  }
-  return hex;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 // "CV1-ED25519" LF user LF timestamp LF nonce LF hex(SHA-256(METHOD LF target LF body))
