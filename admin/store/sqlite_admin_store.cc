@@ -1,8 +1,10 @@
 // The SQLite AdminStore, on cvauth's SqliteDb (WAL, synchronous=FULL, user_version migrations,
 // BEGIN IMMEDIATE writes retried while another connection holds the lock).
 //
-// Schema version 1:
-//   users          id (PK), tier, public_key (BLOB: 32 bytes or empty), created_ms, updated_ms
+// Schema version 2:
+//   users          id (PK), tier, public_key (BLOB: 32 bytes or empty), created_ms, updated_ms,
+//                  mode (default 'PERSONAL'), trial_ends_ms (0 unless tier is 'trial'); partial
+//                  index (trial_ends_ms) of the trials, for UsersChanging.
 //   lines          line (PK), user, claimed_ms; index (user, claimed_ms). A line's primary key is
 //                  what makes it one user's: ClaimLine reads and inserts in one BEGIN IMMEDIATE.
 //   contacts       (user, contact) (PK), approved_ms: `user` approved `contact`. Mutual when the
@@ -14,9 +16,24 @@
 //                  protection does not depend on when Prune runs.
 //   attempts       user, at_ms, failed (0/1), code; indexes (user, at_ms) and (at_ms)
 //   call_sessions  id (PK) and every CallSession field (kind by CallKindName, booleans 0/1,
-//                  ended_ms 0 while live); indexes (user, started_ms) and (started_ms) of the
-//                  live ones. EndSession updates only a row whose ended_ms is 0.
-// No foreign keys: that a line's or a contact's user exists is the service's business.
+//                  ended_ms 0 while live); indexes (user, started_ms), (started_ms) of the live
+//                  ones, and (started_ms, id) of all (ForEachSession walks it in that order).
+//                  EndSession updates only a row whose ended_ms is 0.
+//   settings       (user, kind 'flag' or 'override', key) (PK), value, updated_ms, actor
+//   grants         id (INTEGER PRIMARY KEY AUTOINCREMENT: increasing, never reused, even after the
+//                  newest grant is removed), user, key, value, starts_ms, ends_ms, reason, actor;
+//                  indexes (user, ends_ms), (starts_ms) and (ends_ms): the last two serve
+//                  UsersChanging, which looks for grants starting or ending in a time range.
+//   revocations    (kind, id) (PK), until_ms, reason, actor, created_ms; index (until_ms)
+//   audit          id (INTEGER PRIMARY KEY: increasing, as rows are never deleted), at_ms, actor,
+//                  role, action, target, detail, status; indexes (at_ms), (actor, at_ms) and
+//                  (target, at_ms). Nothing updates or deletes its rows.
+// No foreign keys: that a line's, a contact's, a setting's or a grant's user exists is the
+// service's business.
+//
+// Version 1 had the first six tables without users.mode and users.trial_ends_ms; the step to 2
+// adds those columns (existing users read as PERSONAL, no trial), the four new tables and the
+// new indexes.
 //
 // Counts at now_ms (UTC, cv::auth's calendar helpers):
 //   calls_started_today   sessions with started_ms in [day start, now]
@@ -118,6 +135,64 @@ CREATE TABLE call_sessions (
 CREATE INDEX call_sessions_by_user ON call_sessions (user, started_ms);
 CREATE INDEX call_sessions_live ON call_sessions (started_ms) WHERE ended_ms = 0;
 )sql",
+    // 1 → 2: modes and trials, settings, grants, revocations, the audit log, and sessions by start
+    // time. Existing users get the column defaults: PERSONAL, no trial.
+    R"sql(
+ALTER TABLE users ADD COLUMN mode TEXT NOT NULL DEFAULT 'PERSONAL';
+ALTER TABLE users ADD COLUMN trial_ends_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX users_trial_end ON users (trial_ends_ms) WHERE tier = 'trial';
+
+CREATE TABLE settings (
+  user        TEXT    NOT NULL,
+  kind        TEXT    NOT NULL CHECK (kind IN ('flag', 'override')),
+  key         TEXT    NOT NULL,
+  value       TEXT    NOT NULL,
+  updated_ms  INTEGER NOT NULL,
+  actor       TEXT    NOT NULL,
+  PRIMARY KEY (user, kind, key)
+) WITHOUT ROWID;
+
+CREATE TABLE grants (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  user        TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  value       TEXT    NOT NULL,
+  starts_ms   INTEGER NOT NULL,
+  ends_ms     INTEGER NOT NULL,
+  reason      TEXT    NOT NULL,
+  actor       TEXT    NOT NULL
+);
+CREATE INDEX grants_by_user ON grants (user, ends_ms);
+CREATE INDEX grants_by_start ON grants (starts_ms);
+CREATE INDEX grants_by_end ON grants (ends_ms);
+
+CREATE TABLE revocations (
+  kind        TEXT    NOT NULL,
+  id          TEXT    NOT NULL,
+  until_ms    INTEGER NOT NULL,
+  reason      TEXT    NOT NULL,
+  actor       TEXT    NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE INDEX revocations_by_until ON revocations (until_ms);
+
+CREATE TABLE audit (
+  id          INTEGER PRIMARY KEY,
+  at_ms       INTEGER NOT NULL,
+  actor       TEXT    NOT NULL,
+  role        TEXT    NOT NULL,
+  action      TEXT    NOT NULL,
+  target      TEXT    NOT NULL,
+  detail      TEXT    NOT NULL,
+  status      INTEGER NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (at_ms);
+CREATE INDEX audit_by_actor ON audit (actor, at_ms);
+CREATE INDEX audit_by_target ON audit (target, at_ms);
+
+CREATE INDEX call_sessions_by_start ON call_sessions (started_ms, id);
+)sql",
 };
 static_assert(std::size(kMigrations) == kAdminSchemaVersion, "one migration per schema version");
 
@@ -125,6 +200,27 @@ constexpr const char kSessionColumns[] =
     "id, user, line, kind, callee, group_size, plan, allow_turn, allow_video, max_duration_s, "
     "started_ms, connected_ms, ended_ms, end_reason, call_seconds, route, network, reconnects, "
     "relayed";
+
+constexpr const char kUserColumns[] =
+    "id, tier, public_key, created_ms, updated_ms, mode, trial_ends_ms";
+constexpr const char kSettingColumns[] = "key, value, updated_ms, actor";
+constexpr const char kGrantColumns[] = "id, user, key, value, starts_ms, ends_ms, reason, actor";
+constexpr const char kRevocationColumns[] = "kind, id, until_ms, reason, actor, created_ms";
+constexpr const char kAuditColumns[] = "id, at_ms, actor, role, action, target, detail, status";
+
+// ListUsers and Audit return at least one row and at most this many.
+constexpr size_t kMaxListLimit = 10000;
+
+size_t ClampLimit(size_t limit) { return std::clamp<size_t>(limit, 1, kMaxListLimit); }
+
+const char* SettingKindName(SettingKind kind) {
+  return kind == SettingKind::kFlag ? "flag" : "override";
+}
+
+// A trial's end is kept with the trial tier only, so that User::trial_ends_ms is 0 otherwise.
+int64_t TrialEnd(std::string_view tier, int64_t trial_ends_ms) {
+  return tier == "trial" ? trial_ends_ms : 0;
+}
 
 int64_t SaturatingSub(int64_t a, int64_t b) {  // b >= 0
   return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min() : a - b;
@@ -135,6 +231,29 @@ uint32_t U32(const Stmt& s, int column) {
 }
 
 std::string Quoted(std::string_view id) { return "'" + std::string(id) + "'"; }
+
+// Readers of one row of kUserColumns, kSettingColumns, kGrantColumns, kRevocationColumns,
+// kAuditColumns, or of a single text column.
+User ReadUser(const Stmt& s) {
+  return User{s.Text(0), s.Text(1), s.Blob(2), s.Int(3), s.Int(4), s.Text(5), s.Int(6)};
+}
+
+Setting ReadSetting(const Stmt& s) { return Setting{s.Text(0), s.Text(1), s.Int(2), s.Text(3)}; }
+
+Grant ReadGrant(const Stmt& s) {
+  return Grant{s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Text(6), s.Text(7)};
+}
+
+Revocation ReadRevocation(const Stmt& s) {
+  return Revocation{s.Text(0), s.Text(1), s.Int(2), s.Text(3), s.Text(4), s.Int(5)};
+}
+
+AuditEntry ReadAudit(const Stmt& s) {
+  return AuditEntry{s.Int(0),  s.Int(1),  s.Text(2), s.Text(3),
+                    s.Text(4), s.Text(5), s.Text(6), static_cast<int>(s.Int(7))};
+}
+
+std::string ReadText(const Stmt& s) { return s.Text(0); }
 
 // Reads a row of kSessionColumns; SQLITE_CORRUPT with `what` when the kind is unknown.
 int ReadSession(const Stmt& s, CallSession* out, std::string* what) {
@@ -185,13 +304,41 @@ class SqliteAdminStore final : public AdminStore {
 
   StoreStatus CreateUser(const User& user, std::string* error) override;
   StoreStatus FindUser(std::string_view id, User* out, std::string* error) override;
-  StoreStatus SetTier(std::string_view id, std::string_view tier, int64_t now_ms,
+  StoreStatus SetTier(std::string_view id, std::string_view tier, int64_t trial_ends_ms,
+                      int64_t now_ms, std::string* error) override;
+  StoreStatus SetMode(std::string_view id, std::string_view mode, int64_t now_ms,
                       std::string* error) override;
+  StoreStatus ListUsers(std::string_view after_id, std::string_view tier, size_t limit,
+                        std::vector<User>* out, std::string* error) override;
   StoreStatus SetPublicKey(std::string_view id, std::string_view public_key, int64_t now_ms,
                            std::string* error) override;
   StoreStatus ClaimLine(std::string_view user, std::string_view line, uint32_t max_lines,
                         int64_t now_ms, LineClaim* out, std::string* error) override;
   StoreStatus Lines(std::string_view user, std::vector<std::string>* out,
+                    std::string* error) override;
+  StoreStatus ReleaseLine(std::string_view user, std::string_view line,
+                          std::string* error) override;
+  StoreStatus PutSetting(std::string_view user, SettingKind kind, const Setting& setting,
+                         std::string* error) override;
+  StoreStatus RemoveSetting(std::string_view user, SettingKind kind, std::string_view key,
+                            std::string* error) override;
+  StoreStatus Settings(std::string_view user, SettingKind kind, std::vector<Setting>* out,
+                       std::string* error) override;
+  StoreStatus AddGrant(Grant* grant, std::string* error) override;
+  StoreStatus Grants(std::string_view user, int64_t now_ms, bool include_ended,
+                     std::vector<Grant>* out, std::string* error) override;
+  StoreStatus RemoveGrant(std::string_view user, int64_t id, std::string* error) override;
+  StoreStatus UsersChanging(int64_t from_ms, int64_t to_ms, std::vector<std::string>* out,
+                            std::string* error) override;
+  StoreStatus PutRevocation(const Revocation& revocation, std::string* error) override;
+  StoreStatus RemoveRevocation(std::string_view kind, std::string_view id,
+                               std::string* error) override;
+  StoreStatus FindRevocation(std::string_view kind, std::string_view id, Revocation* out,
+                             std::string* error) override;
+  StoreStatus ActiveRevocations(int64_t now_ms, std::vector<Revocation>* out,
+                                std::string* error) override;
+  StoreStatus AppendAudit(AuditEntry* entry, std::string* error) override;
+  StoreStatus Audit(const AuditFilter& filter, std::vector<AuditEntry>* out,
                     std::string* error) override;
   StoreStatus Approve(std::string_view user, std::string_view contact, uint32_t max_contacts,
                       int64_t now_ms, std::string* error) override;
@@ -210,6 +357,9 @@ class SqliteAdminStore final : public AdminStore {
   StoreStatus FindSession(std::string_view id, CallSession* out, std::string* error) override;
   StoreStatus EndSession(const CallSession& ended, std::string* error) override;
   StoreStatus LiveSessions(std::vector<CallSession>* out, std::string* error) override;
+  StoreStatus ForEachSession(int64_t from_ms, int64_t to_ms,
+                             const std::function<void(const CallSession&)>& visit,
+                             std::string* error) override;
   StoreStatus Prune(int64_t now_ms, std::string* error) override;
 
  private:
@@ -219,6 +369,24 @@ class SqliteAdminStore final : public AdminStore {
   StoreStatus Run(bool write, const Body& body, std::string_view what, std::string* error);
   StoreStatus UpdateUser(std::string_view id, const char* column, std::string_view value, bool blob,
                          int64_t now_ms, const char* what, std::string* error);
+
+  // Binds a statement's parameters; the values bound must outlive the call that runs it.
+  using Binder = std::function<void(Stmt&)>;
+  // Runs one INSERT, UPDATE or DELETE in a write transaction: kOk, or `if_unchanged` when it
+  // changed no row.
+  StoreStatus Change(const std::string& sql, const Binder& bind, StoreStatus if_unchanged,
+                     std::string_view what, std::string* error);
+  // Runs one INSERT in a write transaction and sets *id to the new row's rowid.
+  StoreStatus Insert(const std::string& sql, const Binder& bind, int64_t* id, std::string_view what,
+                     std::string* error);
+  // Reads every row of `sql` with `read`; *out is replaced only on kOk.
+  template <typename T>
+  StoreStatus Select(const std::string& sql, const Binder& bind, T (*read)(const Stmt&),
+                     std::vector<T>* out, std::string_view what, std::string* error);
+  // The first row of `sql`, read with `read`: kNotFound (and *out untouched) when there is none.
+  template <typename T>
+  StoreStatus SelectOne(const std::string& sql, const Binder& bind, T (*read)(const Stmt&), T* out,
+                        std::string_view what, std::string* error);
 
   // Prepares `sql`; the body returns db_->ErrorCode() when it is null.
   Stmt Prepare(const std::string& sql) { return db_->Prepare(sql); }
@@ -239,21 +407,103 @@ StoreStatus SqliteAdminStore::Run(bool write, const Body& body, std::string_view
   return ok ? status : StoreStatus::kError;
 }
 
+StoreStatus SqliteAdminStore::Change(const std::string& sql, const Binder& bind,
+                                     StoreStatus if_unchanged, std::string_view what,
+                                     std::string* error) {
+  return Run(
+      true,
+      [&](StoreStatus* status, std::string*) {
+        Stmt s = Prepare(sql);
+        if (!s) return db_->ErrorCode();
+        bind(s);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        if (db_->Changes() == 0) *status = if_unchanged;
+        return SQLITE_OK;
+      },
+      what, error);
+}
+
+StoreStatus SqliteAdminStore::Insert(const std::string& sql, const Binder& bind, int64_t* id,
+                                     std::string_view what, std::string* error) {
+  int64_t rowid = 0;
+  const StoreStatus status = Run(
+      true,
+      [&](StoreStatus*, std::string*) {
+        Stmt s = Prepare(sql);
+        if (!s) return db_->ErrorCode();
+        bind(s);
+        if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
+        rowid = sqlite3_last_insert_rowid(db_->handle());
+        return SQLITE_OK;
+      },
+      what, error);
+  if (status == StoreStatus::kOk) *id = rowid;
+  return status;
+}
+
+template <typename T>
+StoreStatus SqliteAdminStore::Select(const std::string& sql, const Binder& bind,
+                                     T (*read)(const Stmt&), std::vector<T>* out,
+                                     std::string_view what, std::string* error) {
+  std::vector<T> rows;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus*, std::string*) {
+        rows.clear();
+        Stmt s = Prepare(sql);
+        if (!s) return db_->ErrorCode();
+        bind(s);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) rows.push_back(read(s));
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      what, error);
+  if (status == StoreStatus::kOk) *out = std::move(rows);
+  return status;
+}
+
+template <typename T>
+StoreStatus SqliteAdminStore::SelectOne(const std::string& sql, const Binder& bind,
+                                        T (*read)(const Stmt&), T* out, std::string_view what,
+                                        std::string* error) {
+  std::optional<T> row;
+  const StoreStatus status = Run(
+      false,
+      [&](StoreStatus* found, std::string*) {
+        row.reset();
+        Stmt s = Prepare(sql);
+        if (!s) return db_->ErrorCode();
+        bind(s);
+        const int rc = s.Step();
+        if (rc == SQLITE_DONE) {
+          *found = StoreStatus::kNotFound;
+          return SQLITE_OK;
+        }
+        if (rc != SQLITE_ROW) return rc;
+        row = read(s);
+        return SQLITE_OK;
+      },
+      what, error);
+  if (status == StoreStatus::kOk) *out = std::move(*row);
+  return status;
+}
+
 // Users
 
 StoreStatus SqliteAdminStore::CreateUser(const User& user, std::string* error) {
   return Run(
       true,
       [&](StoreStatus* status, std::string*) {
-        Stmt s = Prepare(
-            "INSERT INTO users (id, tier, public_key, created_ms, updated_ms) "
-            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING");
+        Stmt s = Prepare(std::string("INSERT INTO users (") + kUserColumns +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING");
         if (!s) return db_->ErrorCode();
         s.Bind(1, user.id);
         s.Bind(2, user.tier);
         s.BindBlob(3, user.public_key);
         s.Bind(4, user.created_ms);
         s.Bind(5, user.updated_ms);
+        s.Bind(6, user.mode);
+        s.Bind(7, TrialEnd(user.tier, user.trial_ends_ms));
         if (const int rc = StepDone(s); rc != SQLITE_OK) return rc;
         if (db_->Changes() == 0) *status = StoreStatus::kConflict;
         return SQLITE_OK;
@@ -262,28 +512,44 @@ StoreStatus SqliteAdminStore::CreateUser(const User& user, std::string* error) {
 }
 
 StoreStatus SqliteAdminStore::FindUser(std::string_view id, User* out, std::string* error) {
-  return Run(
-      false,
-      [&](StoreStatus* status, std::string*) {
-        Stmt s =
-            Prepare("SELECT id, tier, public_key, created_ms, updated_ms FROM users WHERE id = ?1");
-        if (!s) return db_->ErrorCode();
-        s.Bind(1, id);
-        const int rc = s.Step();
-        if (rc == SQLITE_DONE) {
-          *status = StoreStatus::kNotFound;
-          return SQLITE_OK;
-        }
-        if (rc != SQLITE_ROW) return rc;
-        *out = User{s.Text(0), s.Text(1), s.Blob(2), s.Int(3), s.Int(4)};
-        return SQLITE_OK;
-      },
-      "reading user " + Quoted(id), error);
+  return SelectOne(
+      std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?1",
+      [&](Stmt& s) { s.Bind(1, id); }, ReadUser, out, "reading user " + Quoted(id), error);
 }
 
-StoreStatus SqliteAdminStore::SetTier(std::string_view id, std::string_view tier, int64_t now_ms,
+StoreStatus SqliteAdminStore::SetTier(std::string_view id, std::string_view tier,
+                                      int64_t trial_ends_ms, int64_t now_ms, std::string* error) {
+  const int64_t trial_end = TrialEnd(tier, trial_ends_ms);
+  return Change(
+      "UPDATE users SET tier = ?2, trial_ends_ms = ?3, updated_ms = ?4 WHERE id = ?1",
+      [&](Stmt& s) {
+        s.Bind(1, id);
+        s.Bind(2, tier);
+        s.Bind(3, trial_end);
+        s.Bind(4, now_ms);
+      },
+      StoreStatus::kNotFound, "setting the tier of user " + Quoted(id), error);
+}
+
+StoreStatus SqliteAdminStore::SetMode(std::string_view id, std::string_view mode, int64_t now_ms,
                                       std::string* error) {
-  return UpdateUser(id, "tier", tier, /*blob=*/false, now_ms, "setting the tier of user ", error);
+  return UpdateUser(id, "mode", mode, /*blob=*/false, now_ms, "setting the mode of user ", error);
+}
+
+StoreStatus SqliteAdminStore::ListUsers(std::string_view after_id, std::string_view tier,
+                                        size_t limit, std::vector<User>* out, std::string* error) {
+  // One statement with and one without the tier, so that neither tests an unused parameter.
+  std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE id > ?1";
+  if (!tier.empty()) sql += " AND tier = ?2";
+  sql += " ORDER BY id LIMIT ?3";
+  return Select(
+      sql,
+      [&](Stmt& s) {
+        s.Bind(1, after_id);
+        s.Bind(2, tier);
+        s.Bind(3, static_cast<int64_t>(ClampLimit(limit)));
+      },
+      ReadUser, out, "listing users", error);
 }
 
 StoreStatus SqliteAdminStore::SetPublicKey(std::string_view id, std::string_view public_key,
@@ -378,6 +644,220 @@ StoreStatus SqliteAdminStore::Lines(std::string_view user, std::vector<std::stri
       "listing the lines of user " + Quoted(user), error);
   if (status == StoreStatus::kOk) *out = std::move(lines);
   return status;
+}
+
+StoreStatus SqliteAdminStore::ReleaseLine(std::string_view user, std::string_view line,
+                                          std::string* error) {
+  return Change(
+      "DELETE FROM lines WHERE line = ?1 AND user = ?2",
+      [&](Stmt& s) {
+        s.Bind(1, line);
+        s.Bind(2, user);
+      },
+      StoreStatus::kNotFound, "releasing line " + Quoted(line) + " of user " + Quoted(user), error);
+}
+
+// Flags and overrides
+
+StoreStatus SqliteAdminStore::PutSetting(std::string_view user, SettingKind kind,
+                                         const Setting& setting, std::string* error) {
+  const std::string_view kind_name = SettingKindName(kind);
+  return Change(
+      "INSERT INTO settings (user, kind, key, value, updated_ms, actor) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user, kind, key) DO UPDATE SET "
+      "value = excluded.value, updated_ms = excluded.updated_ms, actor = excluded.actor",
+      [&](Stmt& s) {
+        s.Bind(1, user);
+        s.Bind(2, kind_name);
+        s.Bind(3, setting.key);
+        s.Bind(4, setting.value);
+        s.Bind(5, setting.updated_ms);
+        s.Bind(6, setting.actor);
+      },
+      StoreStatus::kOk,
+      "setting " + std::string(kind_name) + " " + Quoted(setting.key) + " of user " + Quoted(user),
+      error);
+}
+
+StoreStatus SqliteAdminStore::RemoveSetting(std::string_view user, SettingKind kind,
+                                            std::string_view key, std::string* error) {
+  const std::string_view kind_name = SettingKindName(kind);
+  return Change(
+      "DELETE FROM settings WHERE user = ?1 AND kind = ?2 AND key = ?3",
+      [&](Stmt& s) {
+        s.Bind(1, user);
+        s.Bind(2, kind_name);
+        s.Bind(3, key);
+      },
+      StoreStatus::kNotFound,
+      "removing " + std::string(kind_name) + " " + Quoted(key) + " of user " + Quoted(user), error);
+}
+
+StoreStatus SqliteAdminStore::Settings(std::string_view user, SettingKind kind,
+                                       std::vector<Setting>* out, std::string* error) {
+  const std::string_view kind_name = SettingKindName(kind);
+  return Select(
+      std::string("SELECT ") + kSettingColumns +
+          " FROM settings WHERE user = ?1 AND kind = ?2 ORDER BY key",
+      [&](Stmt& s) {
+        s.Bind(1, user);
+        s.Bind(2, kind_name);
+      },
+      ReadSetting, out, "listing the " + std::string(kind_name) + "s of user " + Quoted(user),
+      error);
+}
+
+// Grants
+
+StoreStatus SqliteAdminStore::AddGrant(Grant* grant, std::string* error) {
+  const Grant& g = *grant;
+  return Insert(
+      "INSERT INTO grants (user, key, value, starts_ms, ends_ms, reason, actor) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      [&](Stmt& s) {
+        s.Bind(1, g.user);
+        s.Bind(2, g.key);
+        s.Bind(3, g.value);
+        s.Bind(4, g.starts_ms);
+        s.Bind(5, g.ends_ms);
+        s.Bind(6, g.reason);
+        s.Bind(7, g.actor);
+      },
+      &grant->id, "adding a grant of " + Quoted(g.key) + " to user " + Quoted(g.user), error);
+}
+
+StoreStatus SqliteAdminStore::Grants(std::string_view user, int64_t now_ms, bool include_ended,
+                                     std::vector<Grant>* out, std::string* error) {
+  std::string sql = std::string("SELECT ") + kGrantColumns + " FROM grants WHERE user = ?1";
+  if (!include_ended) sql += " AND ends_ms > ?2";
+  sql += " ORDER BY id";
+  return Select(
+      sql,
+      [&](Stmt& s) {
+        s.Bind(1, user);
+        if (!include_ended) s.Bind(2, now_ms);
+      },
+      ReadGrant, out, "listing the grants of user " + Quoted(user), error);
+}
+
+StoreStatus SqliteAdminStore::RemoveGrant(std::string_view user, int64_t id, std::string* error) {
+  return Change(
+      "DELETE FROM grants WHERE id = ?1 AND user = ?2",
+      [&](Stmt& s) {
+        s.Bind(1, id);
+        s.Bind(2, user);
+      },
+      StoreStatus::kNotFound, "removing grant " + std::to_string(id) + " of user " + Quoted(user),
+      error);
+}
+
+StoreStatus SqliteAdminStore::UsersChanging(int64_t from_ms, int64_t to_ms,
+                                            std::vector<std::string>* out, std::string* error) {
+  // Each part is a range on one index: grants_by_end, grants_by_start, users_trial_end (whose
+  // partial-index condition the tier test repeats word for word). UNION keeps each user once.
+  return Select(
+      "SELECT user FROM grants WHERE ends_ms > ?1 AND ends_ms <= ?2 "
+      "UNION SELECT user FROM grants WHERE starts_ms > ?1 AND starts_ms <= ?2 "
+      "UNION SELECT id FROM users WHERE tier = 'trial' AND trial_ends_ms > ?1 "
+      "AND trial_ends_ms <= ?2 AND trial_ends_ms <> 0 "
+      "ORDER BY 1",
+      [&](Stmt& s) {
+        s.Bind(1, from_ms);
+        s.Bind(2, to_ms);
+      },
+      ReadText, out,
+      "listing users whose entitlements change in (" + std::to_string(from_ms) + ", " +
+          std::to_string(to_ms) + "]",
+      error);
+}
+
+// Revocations
+
+StoreStatus SqliteAdminStore::PutRevocation(const Revocation& r, std::string* error) {
+  return Change(
+      std::string("INSERT INTO revocations (") + kRevocationColumns +
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, id) DO UPDATE SET "
+          "until_ms = excluded.until_ms, reason = excluded.reason, actor = excluded.actor, "
+          "created_ms = excluded.created_ms",
+      [&](Stmt& s) {
+        s.Bind(1, r.kind);
+        s.Bind(2, r.id);
+        s.Bind(3, r.until_ms);
+        s.Bind(4, r.reason);
+        s.Bind(5, r.actor);
+        s.Bind(6, r.created_ms);
+      },
+      StoreStatus::kOk, "recording the revocation of " + r.kind + " " + Quoted(r.id), error);
+}
+
+StoreStatus SqliteAdminStore::RemoveRevocation(std::string_view kind, std::string_view id,
+                                               std::string* error) {
+  return Change(
+      "DELETE FROM revocations WHERE kind = ?1 AND id = ?2",
+      [&](Stmt& s) {
+        s.Bind(1, kind);
+        s.Bind(2, id);
+      },
+      StoreStatus::kNotFound, "removing the revocation of " + std::string(kind) + " " + Quoted(id),
+      error);
+}
+
+StoreStatus SqliteAdminStore::FindRevocation(std::string_view kind, std::string_view id,
+                                             Revocation* out, std::string* error) {
+  return SelectOne(
+      std::string("SELECT ") + kRevocationColumns + " FROM revocations WHERE kind = ?1 AND id = ?2",
+      [&](Stmt& s) {
+        s.Bind(1, kind);
+        s.Bind(2, id);
+      },
+      ReadRevocation, out, "reading the revocation of " + std::string(kind) + " " + Quoted(id),
+      error);
+}
+
+StoreStatus SqliteAdminStore::ActiveRevocations(int64_t now_ms, std::vector<Revocation>* out,
+                                                std::string* error) {
+  return Select(
+      std::string("SELECT ") + kRevocationColumns +
+          " FROM revocations WHERE until_ms > ?1 ORDER BY kind, id",
+      [&](Stmt& s) { s.Bind(1, now_ms); }, ReadRevocation, out, "listing active revocations",
+      error);
+}
+
+// The audit log
+
+StoreStatus SqliteAdminStore::AppendAudit(AuditEntry* entry, std::string* error) {
+  const AuditEntry& e = *entry;
+  return Insert(
+      "INSERT INTO audit (at_ms, actor, role, action, target, detail, status) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      [&](Stmt& s) {
+        s.Bind(1, e.at_ms);
+        s.Bind(2, e.actor);
+        s.Bind(3, e.role);
+        s.Bind(4, e.action);
+        s.Bind(5, e.target);
+        s.Bind(6, e.detail);
+        s.Bind(7, int64_t{e.status});
+      },
+      &entry->id, "appending to the audit log", error);
+}
+
+StoreStatus SqliteAdminStore::Audit(const AuditFilter& filter, std::vector<AuditEntry>* out,
+                                    std::string* error) {
+  // One statement per combination of filters (four), so each can use its index.
+  std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit WHERE at_ms >= ?1";
+  if (!filter.actor.empty()) sql += " AND actor = ?2";
+  if (!filter.target.empty()) sql += " AND target = ?3";
+  sql += " ORDER BY at_ms DESC, id DESC LIMIT ?4";
+  return Select(
+      sql,
+      [&](Stmt& s) {
+        s.Bind(1, filter.since_ms);
+        s.Bind(2, filter.actor);
+        s.Bind(3, filter.target);
+        s.Bind(4, static_cast<int64_t>(ClampLimit(filter.limit)));
+      },
+      ReadAudit, out, "reading the audit log", error);
 }
 
 // Contacts
@@ -683,6 +1163,40 @@ StoreStatus SqliteAdminStore::LiveSessions(std::vector<CallSession>* out, std::s
       "listing live sessions", error);
   if (status == StoreStatus::kOk) *out = std::move(sessions);
   return status;
+}
+
+// `visit` runs inside the read transaction, one row at a time, so it must not call this store.
+// Once a session has been visited a busy database is not retried: the retry would visit it again.
+StoreStatus SqliteAdminStore::ForEachSession(int64_t from_ms, int64_t to_ms,
+                                             const std::function<void(const CallSession&)>& visit,
+                                             std::string* error) {
+  return Run(
+      false,
+      [&](StoreStatus*, std::string* what) {
+        Stmt s = Prepare(std::string("SELECT ") + kSessionColumns +
+                         " FROM call_sessions WHERE started_ms >= ?1 AND started_ms < ?2 "
+                         "ORDER BY started_ms, id");
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, from_ms);
+        s.Bind(2, to_ms);
+        uint64_t visited = 0;
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          CallSession c;
+          if (const int read = ReadSession(s, &c, what); read != SQLITE_OK) return read;
+          visit(c);
+          ++visited;
+        }
+        if (rc == SQLITE_DONE) return SQLITE_OK;
+        if (visited > 0 && ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)) {
+          *what = db_->ErrorMessage() + " after " + std::to_string(visited) + " sessions";
+          return SQLITE_ABORT;  // not retried
+        }
+        return rc;
+      },
+      "reading the sessions started in [" + std::to_string(from_ms) + ", " + std::to_string(to_ms) +
+          ")",
+      error);
 }
 
 // Housekeeping

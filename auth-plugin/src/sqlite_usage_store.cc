@@ -312,6 +312,10 @@ class SqliteUsageStore final : public UsageStore {
   std::optional<UsageTotals> Session(std::string_view session, std::string* error) override;
   std::optional<std::vector<UsageRecord>> Records(const RecordFilter& filter,
                                                   std::string* error) override;
+  std::optional<std::vector<DailyUsage>> Daily(int64_t from_ms, int64_t to_ms,
+                                               std::string_view user, std::string* error) override;
+  std::optional<std::vector<SessionUsage>> Sessions(int64_t from_ms, int64_t to_ms,
+                                                    std::string* error) override;
   bool AddGuard(const AbuseGuard& guard, std::string* error) override;
   std::optional<std::vector<AbuseGuard>> ActiveGuards(int64_t now_ms, std::string* error) override;
   int schema_version() const override { return db_->schema_version(); }
@@ -631,6 +635,88 @@ std::optional<std::vector<UsageRecord>> SqliteUsageStore::Records(const RecordFi
       "listing records", error);
   if (!ok) return std::nullopt;
   return records;
+}
+
+std::optional<std::vector<DailyUsage>> SqliteUsageStore::Daily(int64_t from_ms, int64_t to_ms,
+                                                               std::string_view user,
+                                                               std::string* error) {
+  // With a user: a range of the primary key; without: of usage_daily_by_day.
+  std::string sql =
+      "SELECT user, day_ms, relayed_ms, bytes_to_peer, bytes_to_client, packets_to_peer, "
+      "packets_to_client, allocations FROM usage_daily WHERE day_ms >= ?1 AND day_ms < ?2";
+  if (!user.empty()) sql += " AND user = ?3";
+  sql += " ORDER BY day_ms, user";
+  std::vector<DailyUsage> days;
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        days.clear();
+        Stmt s = Prepare(sql);
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, from_ms);
+        s.Bind(2, to_ms);
+        if (!user.empty()) s.Bind(3, user);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          DailyUsage day;
+          day.user = s.Text(0);
+          day.day_ms = s.Int(1);
+          ReadTotals(s, 2, &day.totals);
+          days.push_back(std::move(day));
+        }
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      user.empty() ? std::string("reading daily usage")
+                   : "reading daily usage of user '" + std::string(user) + "'",
+      error);
+  if (!ok) return std::nullopt;
+  return days;
+}
+
+std::optional<std::vector<SessionUsage>> SqliteUsageStore::Sessions(int64_t from_ms, int64_t to_ms,
+                                                                    std::string* error) {
+  // The allocations that started in the window (allocations_by_start), grouped by session, or by
+  // user for claimless ones (`owner` is '' for a session). Within a group, row_number() finds the
+  // first record (by start, then primary key) whose user and plan the group takes. A session is
+  // one call when any of it relayed; a claimless group has one call per relayed allocation, as
+  // everywhere in the ledger (CV_CALL_KEY).
+  static constexpr char kSql[] =
+      "SELECT session, max(CASE WHEN nth = 1 THEN user END), max(CASE WHEN nth = 1 THEN plan END),"
+      " sum(relayed_ms), sum(bytes_to_peer), sum(bytes_to_client), sum(packets_to_peer),"
+      " sum(packets_to_client), count(*),"
+      " count(DISTINCT CASE WHEN " CV_RELAYED " THEN " CV_CALL_KEY
+      " END) AS calls"
+      " FROM (SELECT *, CASE WHEN session = '' THEN user ELSE '' END AS owner,"
+      " row_number() OVER (PARTITION BY session, CASE WHEN session = '' THEN user ELSE '' END"
+      " ORDER BY start_ms, node, run, allocation) AS nth"
+      " FROM allocations WHERE start_ms >= ?1 AND start_ms < ?2)"
+      " GROUP BY session, owner ORDER BY session, 2";
+  std::vector<SessionUsage> sessions;
+  const bool ok = Transact(
+      false,
+      [&](std::string*) {
+        sessions.clear();
+        Stmt s = Prepare(kSql);
+        if (!s) return db_->ErrorCode();
+        s.Bind(1, from_ms);
+        s.Bind(2, to_ms);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+          SessionUsage usage;
+          usage.session = s.Text(0);
+          usage.user = s.Text(1);
+          usage.plan = s.Text(2);
+          ReadTotals(s, 3, &usage.totals);
+          usage.totals.calls = s.UInt(9);
+          sessions.push_back(std::move(usage));
+        }
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+      },
+      "reading the sessions started in [" + std::to_string(from_ms) + ", " + std::to_string(to_ms) +
+          ")",
+      error);
+  if (!ok) return std::nullopt;
+  return sessions;
 }
 
 bool SqliteUsageStore::AddGuard(const AbuseGuard& guard, std::string* error) {

@@ -272,6 +272,14 @@ class FlakyStore final : public UsageStore {
   std::optional<std::vector<UsageRecord>> Records(const RecordFilter& f, std::string* e) override {
     return real_->Records(f, e);
   }
+  std::optional<std::vector<DailyUsage>> Daily(int64_t from, int64_t to, std::string_view u,
+                                               std::string* e) override {
+    return real_->Daily(from, to, u, e);
+  }
+  std::optional<std::vector<SessionUsage>> Sessions(int64_t from, int64_t to,
+                                                    std::string* e) override {
+    return real_->Sessions(from, to, e);
+  }
   bool AddGuard(const AbuseGuard& g, std::string* e) override { return real_->AddGuard(g, e); }
   std::optional<std::vector<AbuseGuard>> ActiveGuards(int64_t now, std::string* e) override {
     return real_->ActiveGuards(now, e);

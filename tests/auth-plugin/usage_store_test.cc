@@ -553,6 +553,84 @@ TEST_F(UsageStoreTest, SessionTotalsSumEveryAllocation) {
   EXPECT_EQ(store->Session("", &error), UsageTotals()) << error;
 }
 
+TEST_F(UsageStoreTest, DailyRowsInTheWindowByDayThenUser) {
+  std::unique_ptr<UsageStore> store = Open();
+  ASSERT_NE(store, nullptr);
+  const int64_t nov22 = kNov21 + kDayMs, nov23 = kNov21 + 2 * kDayMs;
+  UsageRecord across = Snapshot("alice", "s2", 3, nov22 - kHourMs, nov22 - kMinuteMs, 1000, 100);
+  Write(*store, {Snapshot("bob", "b1", 1, kNov21, kNov21 + kHourMs, 4000, 200),
+                 Snapshot("alice", "s1", 2, kNov21, kNov21 + kHourMs, 2000, 300), across,
+                 Snapshot("carol", "c1", 4, nov23, nov23, 500)});  // on the day after the window
+  // The rest of `across` is reported after midnight: it goes to the next day.
+  across.last_ms = nov22 + kMinuteMs;
+  across.relayed_ms = 1500;
+  across.bytes_to_peer = 200;
+  across.bytes_to_client = 400;
+  across.packets_to_peer = 2;
+  across.packets_to_client = 4;
+  Write(*store, {across});
+
+  std::string error;
+  auto daily = [&](int64_t from_ms, int64_t to_ms, std::string_view user) {
+    std::optional<std::vector<DailyUsage>> days = store->Daily(from_ms, to_ms, user, &error);
+    EXPECT_TRUE(days) << error;
+    return days.value_or(std::vector<DailyUsage>());
+  };
+  const DailyUsage alice21{"alice", kNov21, Totals(3000, 400, 2, 0)};  // calls stay 0
+  const DailyUsage bob21{"bob", kNov21, Totals(4000, 200, 1, 0)};
+  const DailyUsage alice22{"alice", nov22, Totals(500, 100, 0, 0)};  // no new allocation
+  using Days = std::vector<DailyUsage>;
+  EXPECT_EQ(daily(kNov21, nov23, ""), (Days{alice21, bob21, alice22}));
+  EXPECT_EQ(daily(kNov21, nov23, "alice"), (Days{alice21, alice22}));
+  EXPECT_EQ(daily(kNov21, nov22, ""), (Days{alice21, bob21}));  // to is excluded
+  EXPECT_EQ(daily(kNov21 + 1, nov23, ""), (Days{alice22}));     // a day by its start
+  EXPECT_EQ(daily(nov23, nov23 + 1, ""), (Days{{"carol", nov23, Totals(500, 0, 1, 0)}}));
+  EXPECT_EQ(daily(kNov21, nov23, "nobody"), Days{});
+  EXPECT_EQ(daily(nov22, nov22, ""), Days{});
+}
+
+TEST_F(UsageStoreTest, SessionsSumTheAllocationsStartedInTheWindowClaimlessOnesPerUser) {
+  std::unique_ptr<UsageStore> store = Open();
+  ASSERT_NE(store, nullptr);
+  const int64_t from = kNov21 + 10 * kHourMs, to = from + kHourMs;
+  // s1: its first record (by start) is node-b's, of alice on trial; bob joined later.
+  UsageRecord s1_first = Snapshot("alice", "s1", 1, from, from + kMinuteMs, 1000, 100);
+  s1_first.node = "node-b";
+  s1_first.plan = "trial";
+  UsageRecord s1_second = Snapshot("bob", "s1", 1, from + 5, from + kMinuteMs, 2000, 300);
+  UsageRecord s1_later = Snapshot("alice", "s1", 2, to, to + kMinuteMs, 9000, 900);  // at `to`
+  UsageRecord quiet = Snapshot("carol", "s2", 3, from + 10, from + kMinuteMs, 0, 0);
+  quiet.plan = "business";
+  Write(*store, {s1_second, s1_first, s1_later, quiet,
+                 Snapshot("alice", "", 4, from, from + kMinuteMs, 1000, 100),  // claimless:
+                 Snapshot("alice", "", 5, to - 1, to, 500, 0),                 // each relayed
+                 Snapshot("alice", "", 6, from, from + kMinuteMs, 0, 0),       // one a call
+                 Snapshot("bob", "", 7, from, from + kMinuteMs, 700, 200),
+                 Snapshot("dave", "s4", 8, from, from + kMinuteMs, 0, 100),  // bytes only: a call
+                 Snapshot("erin", "s0", 9, from - 1, from + kMinuteMs, 100)});  // before `from`
+
+  std::string error;
+  auto sessions = [&](int64_t from_ms, int64_t to_ms) {
+    std::optional<std::vector<SessionUsage>> out = store->Sessions(from_ms, to_ms, &error);
+    EXPECT_TRUE(out) << error;
+    return out.value_or(std::vector<SessionUsage>());
+  };
+  using Sessions = std::vector<SessionUsage>;
+  EXPECT_EQ(sessions(from, to), (Sessions{
+                                    {"", "alice", "pro", Totals(1500, 100, 3, 2)},
+                                    {"", "bob", "pro", Totals(700, 200, 1, 1)},
+                                    {"s1", "alice", "trial", Totals(3000, 400, 2, 1)},
+                                    {"s2", "carol", "business", Totals(0, 0, 1, 0)},
+                                    {"s4", "dave", "pro", Totals(0, 100, 1, 1)},
+                                }));
+  // The next window has only what started at its start: s1's later allocation, of alice on pro.
+  EXPECT_EQ(sessions(to, to + kHourMs),
+            (Sessions{{"s1", "alice", "pro", Totals(9000, 900, 1, 1)}}));
+  EXPECT_EQ(sessions(from - 1, from), (Sessions{{"s0", "erin", "pro", Totals(100, 0, 1, 1)}}));
+  EXPECT_EQ(sessions(from, from), Sessions{});
+  EXPECT_EQ(sessions(to + kHourMs, to + 2 * kHourMs), Sessions{});
+}
+
 TEST_F(UsageStoreTest, ManyRecordsInBatchesAddUp) {
   std::unique_ptr<UsageStore> store = Open();
   ASSERT_NE(store, nullptr);

@@ -67,6 +67,25 @@ struct UserMonth {
   uint64_t relayed_ms = 0;
 };
 
+// One user's totals on one UTC day (the daily aggregate rows; `calls` stays 0 there).
+struct DailyUsage {
+  std::string user;
+  int64_t day_ms = 0;  // the UTC day's start
+  UsageTotals totals;
+
+  friend bool operator==(const DailyUsage&, const DailyUsage&) = default;
+};
+
+// One call session's relay totals over the allocations that started in a window.
+struct SessionUsage {
+  std::string session;  // empty for allocations without a session (claimless credentials)
+  std::string user;     // of the session's first record
+  std::string plan;     // of the session's first record
+  UsageTotals totals;   // calls = 1 when relayed_ms or bytes > 0
+
+  friend bool operator==(const SessionUsage&, const SessionUsage&) = default;
+};
+
 struct RecordFilter {
   std::string user;     // empty = any
   std::string session;  // empty = any
@@ -108,6 +127,16 @@ class UsageStore {
   virtual std::optional<UsageTotals> Session(std::string_view session, std::string* error) = 0;
   virtual std::optional<std::vector<UsageRecord>> Records(const RecordFilter& filter,
                                                           std::string* error) = 0;
+
+  // Reports (cvadmin). Daily rows with day_ms in [from_ms, to_ms), `user` only when non-empty,
+  // ordered by day then user.
+  virtual std::optional<std::vector<DailyUsage>> Daily(int64_t from_ms, int64_t to_ms,
+                                                       std::string_view user,
+                                                       std::string* error) = 0;
+  // Per call session: the allocations with start_ms in [from_ms, to_ms), summed (ordered by
+  // session, then user). Claimless allocations (empty session) are summed per user.
+  virtual std::optional<std::vector<SessionUsage>> Sessions(int64_t from_ms, int64_t to_ms,
+                                                            std::string* error) = 0;
 
   virtual bool AddGuard(const AbuseGuard& guard, std::string* error) = 0;
   // Guards in force at `now_ms` (until_ms later than it), one per user: the latest-ending.
