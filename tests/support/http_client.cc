@@ -8,6 +8,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <limits>
+
+#include "relay/common/http_client.h"
 
 namespace cv::testing {
 namespace {
@@ -137,12 +140,6 @@ std::optional<std::string> Dechunk(std::string_view rest) {
   }
 }
 
-bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
-               std::string_view name) {
-  return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& h) { return Lower(h.first) == name; });
-}
-
 }  // namespace
 
 std::optional<HttpResponse> ParseHttpResponse(std::string_view raw, bool head) {
@@ -193,20 +190,30 @@ std::optional<HttpResponse> HttpRequest(
     const SocketAddress& server, const std::string& method, const std::string& target,
     const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers,
     std::chrono::milliseconds timeout) {
-  std::string request = method + " " + target + " HTTP/1.1\r\n";
-  if (!HasHeader(headers, "host")) request += "Host: " + server.ToString() + "\r\n";
-  request += "Connection: close\r\n";
-  bool usually_has_body = method == "POST" || method == "PUT" || method == "PATCH";
-  if (!HasHeader(headers, "content-length") && (!body.empty() || usually_has_body)) {
-    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
-  request += "\r\n";
-  request += body;
+  http::Url url;
+  url.host = server.ip.ToString();
+  url.port = server.port;
+  http::ClientRequest request;
+  request.method = method;
+  request.target = target;
+  request.headers = headers;
+  request.body = body;
+  request.content_type.clear();  // tests send exactly the Content-Type they name
+  http::FetchOptions options;
+  options.timeout_ms =
+      static_cast<int>(std::clamp<int64_t>(timeout.count(), 1, std::numeric_limits<int>::max()));
+  std::string error;
+  std::optional<http::ClientResponse> fetched = http::Fetch(url, request, options, &error);
+  if (!fetched) return std::nullopt;
 
-  std::optional<std::string> raw = Exchange(server, request, timeout);
-  if (!raw) return std::nullopt;
-  return ParseHttpResponse(*raw, method == "HEAD");
+  HttpResponse response;
+  response.status = fetched->status;
+  for (const auto& [name, value] : fetched->headers) {
+    auto [it, inserted] = response.headers.emplace(Lower(name), value);
+    if (!inserted) it->second += ", " + value;
+  }
+  response.body = std::move(fetched->body);
+  return response;
 }
 
 std::optional<std::string> HttpRaw(const SocketAddress& server, const std::string& request_bytes,

@@ -1,6 +1,8 @@
-// A small blocking HTTP/1.1 client for tests of the control endpoint: one request per connection
-// ("Connection: close"), the reply read until the server closes, every step bounded by one
-// deadline. Plain POSIX sockets; no TLS, no redirects, no retries.
+// HTTP for tests of the control endpoint and cvadmin. HttpRequest is a thin wrapper over the
+// project's client (cv::http::Fetch, relay/common/http_client.h) with a test-friendly reply: one
+// request per connection, every step bounded by one deadline, no TLS, no redirects, no retries.
+// HttpRaw sends bytes a real client would refuse to send (malformed or partial requests) and
+// returns everything the server sent until it closed; ParseHttpResponse reads that reply.
 #pragma once
 
 #include <chrono>
@@ -23,8 +25,9 @@ struct HttpResponse {
 };
 
 // Sends `method target` with Host, Connection: close, Content-Length (when there is a body or the
-// method usually has one) and `headers`; a caller's own Host or Content-Length replaces ours.
-// nullopt when the connection fails, the reply is malformed or the deadline passes.
+// method usually has one) and `headers`; a caller's own Host or Content-Length replaces ours. No
+// Content-Type unless `headers` names one. nullopt when the connection fails, the reply is
+// malformed or the deadline passes.
 std::optional<HttpResponse> HttpRequest(
     const SocketAddress& server, const std::string& method, const std::string& target,
     const std::string& body = "",
