@@ -9,6 +9,8 @@
 #include <sstream>
 #include <utility>
 
+#include "admin/server/admin_api.h"
+#include "admin/service/admin_service.h"
 #include "admin/service/key_ring.h"
 #include "admin/service/request_auth.h"
 #include "cv/auth/plans.h"
@@ -24,20 +26,6 @@ using json = nlohmann::json;
 
 constexpr size_t kMinTokenBytes = 16;
 constexpr size_t kMinServiceKeyBytes = 32;
-
-http::Response ToResponse(Reply reply) {
-  if (reply.ok()) {
-    if (reply.status == 204) return http::NoContent();
-    return http::Json(reply.status, reply.body);
-  }
-  Refusal& r = *reply.refusal;
-  json extra = r.extra.is_object() ? r.extra : json::object();
-  if (r.retry_after_s > 0) extra["retry_after_s"] = r.retry_after_s;
-  http::Response response = http::Problem(r.status, r.code, r.detail, extra);
-  if (r.retry_after_s > 0)
-    response.headers.emplace_back("Retry-After", std::to_string(r.retry_after_s));
-  return response;
-}
 
 std::optional<json> ParseBody(const http::Request& request) {
   if (request.body.empty()) return json::object();
@@ -121,7 +109,9 @@ class AdminServerImpl final : public AdminServer {
   http::Response Health(const http::Request& request, bool ready);
 
   static void OnSweep(evutil_socket_t, short, void* arg) {
-    static_cast<AdminServerImpl*>(arg)->service_->Sweep();
+    auto* self = static_cast<AdminServerImpl*>(arg);
+    self->service_->Sweep();
+    self->admin_service_->Sweep();
   }
   static void OnSignal(evutil_socket_t sig, short, void* arg) {
     CV_INFO("server.stopping", "signal=%d", static_cast<int>(sig));
@@ -134,7 +124,9 @@ class AdminServerImpl final : public AdminServer {
   std::unique_ptr<RequestAuthenticator> auth_;
   std::unique_ptr<RateLimits> limits_;
   std::unique_ptr<CallService> service_;
-  http::TokenDigest admin_token_{};
+  std::unique_ptr<RelayFleet> fleet_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminApi> admin_api_;
   SslCtxPtr tls_;
   event_base* base_ = nullptr;
   event* sweep_ = nullptr;
@@ -144,9 +136,26 @@ class AdminServerImpl final : public AdminServer {
 };
 
 bool AdminServerImpl::Init(const AdminConfig& config, std::string* error) {
-  auto tokens = ReadSecretLines(config.admin_token_file, kMinTokenBytes, error);
-  if (!tokens) return false;
-  admin_token_ = http::DigestToken(tokens->front());
+  auto token_text = auth::ReadPrivateFile(config.admin_token_file, 64 * 1024, error);
+  if (!token_text) return false;
+  auto admin_tokens = ParseAdminTokens(*token_text, config.admin_token_file, error);
+  OPENSSL_cleanse(token_text->data(), token_text->size());
+  if (!admin_tokens) return false;
+
+  std::vector<RelayEndpoint> relays;
+  if (!config.relays.empty()) {
+    auto relay_token = ReadSecretLines(config.relay_token_file, kMinTokenBytes, error);
+    if (!relay_token) return false;
+    for (const std::string& text : config.relays) {
+      auto relay = ParseRelayEndpoint(text, error);
+      if (!relay) {
+        *error = "relay " + text + ": " + *error;
+        return false;
+      }
+      relay->token = relay_token->front();
+      relays.push_back(std::move(*relay));
+    }
+  }
 
   RequestAuthOptions auth_options;
   auth_options.max_skew_s = config.max_clock_skew_s;
@@ -172,7 +181,7 @@ bool AdminServerImpl::Init(const AdminConfig& config, std::string* error) {
   for (const std::string& s : config.static_auth_secrets) secrets.push_back({"", s, 0});
 
   auto keys = LoadKeyRing(config.token_key_file, config.token_verify_key_files,
-                          /*create_missing=*/true, error);
+                          /*create_missing=*/true, clock_.UnixNow(), error);
   if (!keys) return false;
 
   store_ = OpenSqliteAdminStore(config.db, AdminStoreOptions{}, error);
@@ -182,6 +191,22 @@ bool AdminServerImpl::Init(const AdminConfig& config, std::string* error) {
   service_ = std::make_unique<CallService>(*store_, clock_, metrics_, std::move(*keys),
                                            std::move(plans), std::move(secrets), config.service);
   if (!service_->Start(error)) return false;
+  if (!relays.empty()) {
+    FleetOptions fleet_options;
+    fleet_options.timeout_ms = config.relay_timeout_ms;
+    fleet_options.resync_interval_ms = config.relay_resync_interval_s * 1000;
+    fleet_ = std::make_unique<RelayFleet>(std::move(relays), fleet_options);
+  }
+  AdminServiceOptions admin_options;
+  admin_options.default_trial_s = config.trial_days * 86400;
+  admin_options.token_key_file = config.token_key_file;
+  admin_options.auth_secrets_file = config.auth_secrets_file;
+  admin_options.usage_db = config.usage_db;
+  admin_service_ = std::make_unique<AdminService>(*store_, *service_, clock_, metrics_,
+                                                  fleet_.get(), nullptr, admin_options);
+  if (!admin_service_->Start(error)) return false;
+  admin_api_ = std::make_unique<AdminApi>(*admin_service_, *store_, metrics_, clock_,
+                                          std::move(*admin_tokens));
 
   if (!config.cert.empty()) {
     tls_ = MakeTlsContext(config.cert, config.pkey, error);
@@ -356,16 +381,14 @@ http::Response AdminServerImpl::RouteAdmin(const http::Request& request, std::st
     *route = "GET /" + p[0];
     return Health(request, p[0] == "readyz");
   }
-  if (!http::BearerMatches(request, admin_token_)) {
-    *route = "admin auth";
-    return http::Unauthorized("cvadmin",
-                              "a valid \"Authorization: Bearer\" admin token is "
-                              "required");
-  }
-  const std::string& m = request.method;
   if (p.size() == 1 && p[0] == "metrics") {
+    if (admin_api_->Authenticate(request) == nullptr) {
+      *route = "admin auth";
+      return http::Unauthorized("cvadmin",
+                                "a valid \"Authorization: Bearer\" admin token is required");
+    }
     *route = "GET /metrics";
-    if (m != "GET") return http::MethodNotAllowed(request, "GET");
+    if (request.method != "GET") return http::MethodNotAllowed(request, "GET");
     http::Response r;
     r.status = 200;
     r.content_type = http::kPrometheusType;
@@ -373,27 +396,7 @@ http::Response AdminServerImpl::RouteAdmin(const http::Request& request, std::st
     r.body = metrics_.Render();
     return r;
   }
-  if (p.empty() || p[0] != "admin" || p.size() < 2 || p[1] != "users") {
-    return http::Problem(404, code::kNotFound, "no such resource");
-  }
-  auto body = ParseBody(request);
-  if (!body) return ToResponse(Reply::Refuse(BadRequest("the body is not valid JSON")));
-  if (p.size() == 2) {
-    *route = "POST /admin/users";
-    if (m != "POST") return http::MethodNotAllowed(request, "POST");
-    return ToResponse(service_->CreateUser(*body));
-  }
-  if (p.size() == 3) {
-    *route = "GET /admin/users/{id}";
-    if (m != "GET") return http::MethodNotAllowed(request, "GET");
-    return ToResponse(service_->GetUser(p[2]));
-  }
-  if (p.size() == 4 && p[3] == "tier") {
-    *route = "POST /admin/users/{id}/tier";
-    if (m != "POST") return http::MethodNotAllowed(request, "POST");
-    return ToResponse(service_->SetTier(p[2], *body));
-  }
-  return http::Problem(404, code::kNotFound, "no such resource");
+  return admin_api_->Handle(request, route);
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ AdminConfigResult LoadAdminConfig(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--admin-port", c.admin_port, "admin API port (0: any)")->capture_default_str();
   app.add_option("--admin-token-file", c.admin_token_file,
-                 "file holding the admin bearer token (mode 600, at least 16 bytes)")
+                 "admin API tokens, one \"<role> <name> <token>\" (or bare admin token) per line "
+                 "(mode 600, tokens at least 16 bytes)")
       ->required();
   app.add_option("--db", c.db, "SQLite file of users, contacts and call sessions")
       ->capture_default_str();
@@ -101,6 +102,24 @@ AdminConfigResult LoadAdminConfig(int argc, const char* const* argv) {
           ->capture_default_str();
     }
   }
+  app.add_option("--relay", c.relays,
+                 "a relay's control endpoint, [name=]http://host:port (repeatable)");
+  app.add_option("--relay-token-file", c.relay_token_file,
+                 "the relays' control endpoint token (mode 600)");
+  app.add_option("--relay-timeout", c.relay_timeout_ms,
+                 "how long a relay may take to answer, milliseconds")
+      ->check(CLI::Range(50, 30000))
+      ->capture_default_str();
+  app.add_option("--relay-resync-interval", c.relay_resync_interval_s,
+                 "revocations in force are sent to every relay again this often, seconds (0: "
+                 "never)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--usage-db", c.usage_db,
+                 "the relays' usage ledger (SQLite, opened read-only) for the reports");
+  app.add_option("--trial-days", c.trial_days, "a trial set without an end lasts this long")
+      ->check(CLI::Range(1, 366))
+      ->capture_default_str();
   app.add_option("--log-file", c.log_file, "log destination (default: stderr)");
   app.add_flag("-v,--verbose", c.verbose, "debug logging");
   app.add_option("--request-timeout", c.request_timeout_s, "HTTP read/idle timeout, seconds")
@@ -130,6 +149,9 @@ AdminConfigResult LoadAdminConfig(int argc, const char* const* argv) {
   if (!c.service.turn_urls.empty() && c.auth_secrets_file.empty() &&
       c.static_auth_secrets.empty()) {
     return fail("turn-url needs the TURN secret: auth-secrets-file or static-auth-secret");
+  }
+  if (!c.relays.empty() && c.relay_token_file.empty()) {
+    return fail("relay needs relay-token-file (the relays' control endpoint token)");
   }
   return result;
 }

@@ -33,6 +33,12 @@ struct AdminConfig {
   int64_t max_clock_skew_s = 120;
   ServiceOptions service;
   RateLimitOptions rate_limits;
+  std::vector<std::string> relays;  // "[name=]http://host:port" control endpoints
+  std::string relay_token_file;     // their bearer token (one, shared)
+  int relay_timeout_ms = 1000;
+  int relay_resync_interval_s = 30;
+  std::string usage_db;  // the relays' usage ledger, read for reports
+  int64_t trial_days = 14;
   std::string log_file;
   bool verbose = false;
   int request_timeout_s = 10;

@@ -57,6 +57,7 @@ void AdminMetrics::Request(std::string_view route, int status) {
 
 void AdminMetrics::AuthFailure(std::string_view source, std::string_view reason) {
   auth_failures_.Add({{"source", S(source)}, {"reason", S(reason)}}).Increment();
+  ++auth_failure_counts_[{S(source), S(reason)}];
 }
 
 void AdminMetrics::CallStart(std::string_view plan, std::string_view result) {

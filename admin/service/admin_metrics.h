@@ -11,6 +11,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +41,11 @@ class AdminMetrics {
 
   std::string Render() const;  // Prometheus text format 0.0.4
 
+  // Failures counted by AuthFailure since start, by (source, reason) (token health report).
+  const std::map<std::pair<std::string, std::string>, uint64_t>& AuthFailures() const {
+    return auth_failure_counts_;
+  }
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
@@ -50,6 +57,7 @@ class AdminMetrics {
   prometheus::Family<prometheus::Counter>& route_reports_;
   prometheus::Family<prometheus::Counter>& rate_limited_;
   prometheus::Counter& store_errors_;
+  std::map<std::pair<std::string, std::string>, uint64_t> auth_failure_counts_;
 };
 
 }  // namespace cv::admin

@@ -21,6 +21,7 @@ constexpr int64_t kDayMs = 86400 * 1000;
 constexpr int64_t kHourMs = 3600 * 1000;
 constexpr int64_t kPruneEveryMs = 60 * 1000;
 constexpr uint32_t kMaxGroupSize = auth::kMaxGroupSize;
+constexpr std::string_view kFreePlanName = auth::kFreePlan;
 
 // Every end reason a session can have (metric labels, GET /v1/call-sessions/{id}).
 constexpr char kEndClient[] = "client";
@@ -221,8 +222,11 @@ Reply CallService::RefuseStart(const User& user, const auth::PlanPolicy& plan, R
 }
 
 Reply CallService::StartCall(const User& user, const json& body) {
-  const auth::PlanPolicy& plan = plans_.Find(user.tier);
   if (!body.is_object()) return Refuse(BadRequest("the body must be a JSON object"));
+  auth::PlanPolicy plan;
+  Reply failure;
+  if (!EffectivePlan(user, clock_.UnixNowMs(), &plan, &failure)) return failure;
+  if (auto banned = Banned(user.id, clock_.UnixNowMs())) return *banned;
 
   // The request: {"call_id": …, "kind": "direct"|"group"|"external_link", "callee": …,
   //               "group_size": n, "video": bool}
@@ -319,8 +323,10 @@ Reply CallService::StartCall(const User& user, const json& body) {
     User callee_user;
     StoreStatus found = store_.FindUser(callee, &callee_user, &error);
     if (found == StoreStatus::kError) return StoreFailed("users");
-    const auth::PlanPolicy& callee_plan =
-        plans_.Find(found == StoreStatus::kOk ? std::string_view(callee_user.tier) : "");
+    auth::PlanPolicy callee_plan = plans_.Find(kFreePlanName);
+    if (found == StoreStatus::kOk && !EffectivePlan(callee_user, now_ms, &callee_plan, &failure)) {
+      return failure;
+    }
     if (plan.Feature("approved_contacts_only") || callee_plan.Feature("approved_contacts_only")) {
       bool mutual = false;
       if (store_.MutuallyApproved(user.id, callee, &mutual, &error) != StoreStatus::kOk) {
@@ -406,7 +412,10 @@ Reply CallService::StartCall(const User& user, const json& body) {
 }
 
 Reply CallService::TurnCredentials(const User& user, const json& body) {
-  const auth::PlanPolicy& current = plans_.Find(user.tier);
+  auth::PlanPolicy current;
+  Reply failure;
+  if (!EffectivePlan(user, clock_.UnixNowMs(), &current, &failure)) return failure;
+  if (auto banned = Banned(user.id, clock_.UnixNowMs())) return *banned;
   auto it = body.is_object() ? body.find("token") : body.end();
   if (it == body.end() || !it->is_string()) {
     return Refuse(BadRequest("\"token\" (the call session token) is required"));
@@ -459,7 +468,10 @@ Reply CallService::TurnCredentials(const User& user, const json& body) {
     return Refuse(std::move(r));
   }
   // No relay configured, or every secret retired: refuse before the token id is spent.
-  const auth::Secret* secret = auth::PickSecret(turn_secrets_, "", now);
+  // Right after a rotation, the previous secret until every relay has read the new one.
+  const bool hold = !hold_key_id_.empty() && clock_.UnixNowMs() < hold_until_ms_;
+  const auth::Secret* secret = hold ? auth::PickSecret(turn_secrets_, hold_key_id_, now) : nullptr;
+  if (secret == nullptr) secret = auth::PickSecret(turn_secrets_, "", now);
   if (secret == nullptr || options_.turn_urls.empty()) {
     metrics_.TurnCredential(current.name, "turn_unavailable");
     return Refuse(
@@ -592,7 +604,9 @@ Reply CallService::PostEvent(const User& user, std::string_view session_id, cons
   } else if (type == "reconnected") {
     ++s.reconnects;
     // Limits are checked again: the plan may have changed, the month may be used up.
-    const auth::PlanPolicy& plan = plans_.Find(user.tier);
+    auth::PlanPolicy plan;
+    Reply failure;
+    if (!EffectivePlan(user, now_ms, &plan, &failure)) return failure;
     CallCounts counts;
     std::string error;
     if (store_.Counts(user.id, now_ms, &counts, &error) != StoreStatus::kOk) {
@@ -749,105 +763,85 @@ Reply CallService::Entitlements(const User& user) {
   if (store_.Counts(user.id, now_ms, &counts, &error) != StoreStatus::kOk) {
     return StoreFailed("call counts");
   }
-  return Reply::Ok(
-      EntitlementsJson(plans_.Find(user.tier), counts, LiveCallSeconds(user.id, now_ms)));
+  auth::PlanPolicy plan;
+  Reply failure;
+  if (!EffectivePlan(user, now_ms, &plan, &failure)) return failure;
+  return Reply::Ok(EntitlementsJson(plan, counts, LiveCallSeconds(user.id, now_ms)));
 }
 
-// --- Admin API ---
+// --- For the admin API ---
 
-namespace {
-
-json UserJson(const User& u) {
-  return {{"id", u.id},
-          {"tier", u.tier},
-          {"public_key",
-           u.public_key.empty() ? json(nullptr) : json(token::Base64UrlEncode(u.public_key))},
-          {"created_at", u.created_ms / 1000},
-          {"updated_at", u.updated_ms / 1000}};
+StoreStatus LoadUserSettings(AdminStore& store, const User& user, int64_t now_ms, UserSettings* out,
+                             std::string* error) {
+  out->tier = user.tier;
+  out->trial_ends_ms = user.trial_ends_ms;
+  out->mode = user.mode;
+  StoreStatus status = store.Settings(user.id, SettingKind::kFlag, &out->flags, error);
+  if (status != StoreStatus::kOk) return status;
+  status = store.Settings(user.id, SettingKind::kOverride, &out->overrides, error);
+  if (status != StoreStatus::kOk) return status;
+  return store.Grants(user.id, now_ms, /*include_ended=*/false, &out->grants, error);
 }
 
-}  // namespace
-
-Reply CallService::CreateUser(const json& body) {
-  if (!body.is_object()) return Refuse(BadRequest("the body must be a JSON object"));
-  User u;
+bool CallService::EffectivePlan(const User& user, int64_t now_ms, auth::PlanPolicy* out,
+                                Reply* failure) {
+  UserSettings settings;
   std::string error;
-  if (!ReadString(body, "id", true, auth::kMaxUserIdLength, &u.id, &error)) {
-    return Refuse(BadRequest(error));
+  if (LoadUserSettings(store_, user, now_ms, &settings, &error) != StoreStatus::kOk) {
+    *failure = StoreFailed("user settings");
+    return false;
   }
-  auto tier = body.find("tier");
-  if (tier == body.end() || !tier->is_string() || !plans_.Has(tier->get<std::string>())) {
-    return Refuse({400,
-                   code::kUnknownTier,
-                   "\"tier\" must be one of the plans: free, trial, pro, business, founder",
-                   0,
-                   {}});
-  }
-  u.tier = tier->get<std::string>();
-  if (auto key = body.find("public_key"); key != body.end() && !key->is_null()) {
-    auto raw = key->is_string() ? token::Base64UrlDecode(key->get<std::string>()) : std::nullopt;
-    if (!raw || raw->size() != token::kEd25519PublicKeyBytes) {
-      return Refuse(
-          BadRequest("\"public_key\" must be the 32-byte Ed25519 public key, base64url "
-                     "without padding (43 characters)"));
-    }
-    u.public_key = *raw;
-  }
-  u.created_ms = u.updated_ms = clock_.UnixNowMs();
-  switch (store_.CreateUser(u, &error)) {
-    case StoreStatus::kOk:
-      CV_INFO("admin.user_created", "tier=%s", u.tier.c_str());
-      return Reply::Ok(UserJson(u), 201);
-    case StoreStatus::kConflict:
-      return Refuse({409, code::kUserExists, "a user with this id exists", 0, {}});
-    default:
-      return StoreFailed("users");
-  }
+  *out = Resolve(plans_, settings, now_ms).plan;
+  return true;
 }
 
-Reply CallService::GetUser(std::string_view id) {
-  User u;
+std::optional<Reply> CallService::Banned(std::string_view user, int64_t now_ms) {
+  Revocation r;
   std::string error;
-  switch (store_.FindUser(id, &u, &error)) {
-    case StoreStatus::kOk:
-      break;
-    case StoreStatus::kError:
-      return StoreFailed("users");
-    default:
-      return Refuse({404, code::kNotFound, "no such user", 0, {}});
-  }
-  json out = UserJson(u);
-  Reply entitlements = Entitlements(u);
-  if (!entitlements.ok()) return entitlements;
-  out["entitlements"] = std::move(entitlements.body);
-  return Reply::Ok(std::move(out));
-}
-
-Reply CallService::SetTier(std::string_view id, const json& body) {
-  auto tier = body.is_object() ? body.find("tier") : body.end();
-  if (tier == body.end() || !tier->is_string() || !plans_.Has(tier->get<std::string>())) {
-    return Refuse({400,
-                   code::kUnknownTier,
-                   "\"tier\" must be one of the plans: free, trial, pro, business, founder",
-                   0,
-                   {}});
-  }
-  std::string error;
-  switch (store_.SetTier(id, tier->get<std::string>(), clock_.UnixNowMs(), &error)) {
+  switch (store_.FindRevocation("user", user, &r, &error)) {
     case StoreStatus::kOk:
       break;
     case StoreStatus::kNotFound:
-      return Refuse({404, code::kNotFound, "no such user", 0, {}});
+      return std::nullopt;
     default:
-      return StoreFailed("users");
+      return StoreFailed("revocations");
   }
-  // Live calls keep their session, but relay use follows the new plan at once.
-  const auth::PlanPolicy& plan = plans_.Find(tier->get<std::string>());
-  for (auto& [sid, live] : live_) {
-    if (live.session.user == id && !plan.turn_relay) live.session.allow_turn = false;
+  if (r.reason != "revoked" || r.until_ms <= now_ms) return std::nullopt;
+  Refusal refusal{403, code::kUserRevoked, "this account may not place calls at the moment",
+                  SecondsUntil(now_ms, r.until_ms), nullptr};
+  return Refuse(std::move(refusal));
+}
+
+size_t CallService::EndLive(std::string_view user, std::string_view session_id,
+                            const char* reason) {
+  const int64_t now_ms = clock_.UnixNowMs();
+  std::vector<std::string> ids;
+  for (const auto& [id, live] : live_) {
+    if (live.end_pending) continue;
+    if (!session_id.empty() ? id == session_id : live.session.user == user) ids.push_back(id);
   }
-  CV_INFO("admin.tier_set", "tier=%s", plan.name.c_str());
-  return GetUser(id);
+  for (const std::string& id : ids) {
+    if (auto it = live_.find(id); it != live_.end()) End(it->second, now_ms, reason);
+  }
+  return ids.size();
+}
+
+void CallService::SetRelayAllowed(std::string_view user, bool may_relay) {
+  for (auto& [id, live] : live_) {
+    if (live.session.user == user && !may_relay) live.session.allow_turn = false;
+  }
+}
+
+void CallService::SetKeys(KeyRing keys) {
+  keys_ = std::move(keys);
+  jwks_ = token::Jwks(keys_.verify);
+}
+
+void CallService::SetTurnSecrets(std::vector<auth::Secret> secrets, std::string hold_key_id,
+                                 int64_t hold_until_ms) {
+  turn_secrets_ = std::move(secrets);
+  hold_key_id_ = std::move(hold_key_id);
+  hold_until_ms_ = hold_until_ms;
 }
 
 }  // namespace cv::admin

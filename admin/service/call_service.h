@@ -29,11 +29,13 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "admin/service/admin_metrics.h"
+#include "admin/service/entitlements.h"
 #include "admin/service/reply.h"
 #include "admin/store/admin_store.h"
 #include "admin/token/jwt.h"
@@ -58,7 +60,8 @@ struct ServiceOptions {
 // The signing key and every key tokens may still verify with (the JWKS).
 struct KeyRing {
   token::SigningKey signing;
-  std::vector<token::VerifyKey> verify;
+  std::vector<token::VerifyKey> verify;                   // the signing key first
+  std::map<std::string, int64_t, std::less<>> not_after;  // kid → Unix s, for retired keys
 };
 
 class CallService {
@@ -79,10 +82,26 @@ class CallService {
   Reply ListContacts(const User& user);
   Reply Entitlements(const User& user);
 
-  // Admin API.
-  Reply CreateUser(const nlohmann::json& body);
-  Reply GetUser(std::string_view id);
-  Reply SetTier(std::string_view id, const nlohmann::json& body);
+  // For the admin API (admin/service/admin_service.h).
+  // The user's effective plan at now_ms: the tier's plan with mode, flags, overrides and grants
+  // applied (admin/service/entitlements.h). False with the refusal in *failure.
+  bool EffectivePlan(const User& user, int64_t now_ms, auth::PlanPolicy* out, Reply* failure);
+  // Ends the live sessions of `user` (every one when session_id is empty, else that one) with
+  // `reason`; returns how many ended.
+  size_t EndLive(std::string_view user, std::string_view session_id, const char* reason);
+  // Relay use of the user's live sessions follows `may_relay`: once false they get no TURN
+  // credentials (tokens minted on reconnect say allow_turn false).
+  void SetRelayAllowed(std::string_view user, bool may_relay);
+  const KeyRing& keys() const { return keys_; }
+  void SetKeys(KeyRing keys);  // and the JWKS with them
+  // Mints with `hold_key_id` until hold_until_ms (while relays load a new secret), then with the
+  // first active secret.
+  void SetTurnSecrets(std::vector<auth::Secret> secrets, std::string hold_key_id,
+                      int64_t hold_until_ms);
+  const std::vector<auth::Secret>& turn_secrets() const { return turn_secrets_; }
+  const auth::Plans& plans() const { return plans_; }
+  nlohmann::json SessionJson(const CallSession& session, int64_t now_ms) const;
+  int64_t turn_credential_ttl_s() const { return options_.turn_credential_ttl_s; }
 
   // Ends sessions past their maximum duration or heartbeat timeout, retries ends the store
   // refused, prunes expired one-time values now and then. Call every second.
@@ -108,7 +127,6 @@ class CallService {
   std::string MintToken(const CallSession& session, int64_t now, int64_t* expires);
   nlohmann::json EntitlementsJson(const auth::PlanPolicy& plan, const CallCounts& counts,
                                   uint64_t live_seconds) const;
-  nlohmann::json SessionJson(const CallSession& session, int64_t now) const;
   uint64_t LiveCallSeconds(std::string_view user, int64_t now_ms) const;
   // Ends `live` (a second call only retries the store write) and returns the ended session; the
   // entry leaves live_ once the store has it, so `live` must not be used afterwards.
@@ -120,6 +138,9 @@ class CallService {
   const char* DueToEnd(const Live& live, int64_t now_ms, int64_t* end_ms) const;
   Reply StoreFailed(const char* what);
 
+  // 403 USER_REVOKED when an operator's revocation of `user` is in force.
+  std::optional<Reply> Banned(std::string_view user, int64_t now_ms);
+
   AdminStore& store_;
   const Clock& clock_;
   AdminMetrics& metrics_;
@@ -129,10 +150,16 @@ class CallService {
   ServiceOptions options_;
   nlohmann::json jwks_;
   std::map<std::string, Live, std::less<>> live_;
+  std::string hold_key_id_;  // SetTurnSecrets
+  int64_t hold_until_ms_ = 0;
   int64_t next_prune_ms_ = 0;
 };
 
 // A random id for sessions and token ids: 32 lower-case hex digits (128 bits).
 std::string RandomId();
+
+// The flags, overrides and grants (those not ended at now_ms) of `user`, for Resolve.
+StoreStatus LoadUserSettings(AdminStore& store, const User& user, int64_t now_ms, UserSettings* out,
+                             std::string* error);
 
 }  // namespace cv::admin

@@ -2,7 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <system_error>
+#include <utility>
 
 #include "relay/common/log.h"
 
@@ -15,11 +19,64 @@ token::VerifyKey VerifyKeyOf(const token::Ed25519Key& key) {
   return token::VerifyKey{token::JwkThumbprint(public_key), public_key};
 }
 
+bool HasKid(const std::vector<token::VerifyKey>& keys, std::string_view kid) {
+  return std::any_of(keys.begin(), keys.end(),
+                     [&](const token::VerifyKey& k) { return k.kid == kid; });
+}
+
+// 1-19 decimal digits, > 0, fitting in int64_t.
+bool ParseNotAfter(std::string_view s, int64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const int d = c - '0';
+    if (v > (INT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return v > 0;
+}
+
+struct RetiredFile {
+  int64_t not_after = 0;
+  std::string path;
+};
+
+// The "<signing_key_file>.retired.<not-after>" files beside the signing key (rotation.h), latest
+// not-after first. nullopt with `error` when the directory cannot be listed.
+std::optional<std::vector<RetiredFile>> ListRetired(const std::string& signing_key_file,
+                                                    std::string* error) {
+  const std::filesystem::path key_path(signing_key_file);
+  const std::string prefix = key_path.filename().string() + ".retired.";
+  std::filesystem::path dir = key_path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::vector<RetiredFile> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    int64_t not_after = 0;
+    if (name.compare(0, prefix.size(), prefix) == 0 &&
+        ParseNotAfter(std::string_view(name).substr(prefix.size()), &not_after)) {
+      out.push_back({not_after, (dir / name).string()});
+    }
+  }
+  if (ec) {
+    if (error != nullptr)
+      *error = dir.string() + ": cannot list the retired token keys: " + ec.message();
+    return std::nullopt;
+  }
+  std::sort(out.begin(), out.end(), [](const RetiredFile& a, const RetiredFile& b) {
+    return a.not_after != b.not_after ? a.not_after > b.not_after : a.path < b.path;
+  });
+  return out;
+}
+
 }  // namespace
 
 std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,
                                    const std::vector<std::string>& verify_only_files,
-                                   bool create_missing, std::string* error) {
+                                   bool create_missing, int64_t now_s, std::string* error) {
   struct stat st {};
   if (create_missing && stat(signing_key_file.c_str(), &st) != 0 && errno == ENOENT) {
     auto fresh = token::Ed25519Key::Generate(error);
@@ -29,13 +86,33 @@ std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,
   auto signing = token::Ed25519Key::LoadPem(signing_key_file, error);
   if (!signing) return std::nullopt;
   token::VerifyKey current = VerifyKeyOf(*signing);
-  KeyRing ring{token::SigningKey{current.kid, *signing}, {current}};
+  KeyRing ring{token::SigningKey{current.kid, *signing}, {current}, {}};
+
+  // Keys the operator listed verify without an end.
+  std::vector<token::VerifyKey> verify_only;
   for (const std::string& path : verify_only_files) {
     auto old = token::Ed25519Key::LoadPem(path, error);
     if (!old) return std::nullopt;
     token::VerifyKey key = VerifyKeyOf(*old);
-    if (key.kid != current.kid) ring.verify.push_back(std::move(key));
+    if (key.kid != current.kid && !HasKid(verify_only, key.kid)) {
+      verify_only.push_back(std::move(key));
+    }
   }
+
+  // Retired keys verify until their not-after, the latest retired first (the order a rotation
+  // leaves the ring in). A key retired twice keeps its later end.
+  auto retired = ListRetired(signing_key_file, error);
+  if (!retired) return std::nullopt;
+  for (const RetiredFile& file : *retired) {
+    if (file.not_after <= now_s) continue;  // PruneKeyRing deletes it
+    auto old = token::Ed25519Key::LoadPem(file.path, error);
+    if (!old) return std::nullopt;
+    token::VerifyKey key = VerifyKeyOf(*old);
+    if (HasKid(ring.verify, key.kid) || HasKid(verify_only, key.kid)) continue;
+    ring.not_after[key.kid] = file.not_after;
+    ring.verify.push_back(std::move(key));
+  }
+  for (token::VerifyKey& key : verify_only) ring.verify.push_back(std::move(key));
   return ring;
 }
 

@@ -13,9 +13,10 @@
 
 namespace cv::admin {
 
+// Also loads the retired keys of a rotation (admin/service/rotation.h) still in force at now_s.
 // nullopt with `error` ("<path>: …") when a file cannot be read or is not an Ed25519 key.
 std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,
                                    const std::vector<std::string>& verify_only_files,
-                                   bool create_missing, std::string* error);
+                                   bool create_missing, int64_t now_s, std::string* error);
 
 }  // namespace cv::admin

@@ -66,6 +66,12 @@ inline constexpr char kUnknownTier[] = "UNKNOWN_TIER";
 inline constexpr char kTooManyContacts[] = "TOO_MANY_CONTACTS";
 inline constexpr char kRateLimited[] = "RATE_LIMITED";
 inline constexpr char kStoreUnavailable[] = "STORE_UNAVAILABLE";
+inline constexpr char kUserRevoked[] = "USER_REVOKED";
+inline constexpr char kForbidden[] = "FORBIDDEN";
+inline constexpr char kBadSetting[] = "BAD_SETTING";
+inline constexpr char kLinesFull[] = "LINES_FULL";
+inline constexpr char kCallIdTaken[] = "CALL_ID_TAKEN";
+inline constexpr char kNotConfigured[] = "NOT_CONFIGURED";
 }  // namespace code
 
 // The message the app shows a Free user whose network needs a relay (TURN_NOT_ENTITLED).

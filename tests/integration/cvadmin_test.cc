@@ -364,7 +364,8 @@ TEST_F(CvadminTest, AdminApiNeedsItsTokenAndSetsTiers) {
   User("tess", "trial");
   auto set = admin_.Admin("POST", "/admin/users/tess/tier", {{"tier", "business"}});
   ASSERT_EQ(set->status, 200);
-  EXPECT_EQ(JsonBody(set)["entitlements"]["group_size"], 10);
+  EXPECT_EQ(JsonBody(set)["entitlements"]["values"]["group_size"]["value"], 10);
+  EXPECT_EQ(JsonBody(set)["limits"]["group_size"], 10);
   EXPECT_EQ(Code(admin_.Admin("POST", "/admin/users/tess/tier", {{"tier", "gold"}})),
             "UNKNOWN_TIER");
   EXPECT_EQ(Code(admin_.Admin("POST", "/admin/users/nobody/tier", {{"tier", "pro"}})), "NOT_FOUND");

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "admin/service/admin_service.h"
 #include "admin/token/base64url.h"
 #include "admin/token/jwt.h"
 #include "cv/auth/claims.h"
@@ -32,7 +33,7 @@ class CallServiceTest : public ::testing::Test {
 
   std::unique_ptr<CallService> MakeService() {
     token::VerifyKey verify{token::JwkThumbprint(key_->PublicKey()), key_->PublicKey()};
-    KeyRing keys{token::SigningKey{verify.kid, *key_}, {verify}};
+    KeyRing keys{token::SigningKey{verify.kid, *key_}, {verify}, {}};
     ServiceOptions options;
     options.stun_urls = {"stun:relay.test:3478"};
     options.turn_urls = {"turn:relay.test:3478?transport=udp",
@@ -45,8 +46,13 @@ class CallServiceTest : public ::testing::Test {
     return service;
   }
 
+  // The admin side of the current service (no relays, no usage ledger).
+  AdminService Admin() {
+    return AdminService(*store_, *service_, clock_, metrics_, nullptr, nullptr, {});
+  }
+
   User AddUser(const std::string& id, const std::string& tier) {
-    Reply r = service_->CreateUser({{"id", id}, {"tier", tier}});
+    Reply r = Admin().CreateUser({{"id", id}, {"tier", tier}}, "test");
     EXPECT_EQ(r.status, 201) << (r.refusal ? r.refusal->detail : "");
     User u;
     std::string error;
@@ -310,7 +316,7 @@ TEST_F(CallServiceTest, TokensThatAreNotRightAreRefusedByReason) {
 TEST_F(CallServiceTest, DowngradeToFreeRefusesTurnForALiveCall) {
   User pat = AddUser("pat", "pro"), pam = AddUser("pam", "pro");
   Reply r = Call(pat, "pam");
-  ASSERT_TRUE(service_->SetTier("pat", {{"tier", "free"}}).ok());
+  ASSERT_TRUE(Admin().SetTier("pat", {{"tier", "free"}}, "test").ok());
   User now_free;
   std::string error;
   store_->FindUser("pat", &now_free, &error);
@@ -365,10 +371,10 @@ TEST_F(CallServiceTest, BadRequestsAreRefusedWithBadRequest) {
   EXPECT_EQ(Code(service_->StartCall(pat, {{"call_id", "l"}, {"kind", "conference"}})),
             "BAD_REQUEST");
   EXPECT_EQ(Code(service_->StartCall(pat, {{"call_id", "l"}, {"callee", "pat"}})), "BAD_REQUEST");
-  EXPECT_EQ(Code(service_->CreateUser({{"id", "x"}, {"tier", "platinum"}})), "UNKNOWN_TIER");
-  EXPECT_EQ(Code(service_->CreateUser({{"id", "x"}, {"tier", "pro"}, {"public_key", "abc"}})),
+  EXPECT_EQ(Code(Admin().CreateUser({{"id", "x"}, {"tier", "platinum"}}, "test")), "UNKNOWN_TIER");
+  EXPECT_EQ(Code(Admin().CreateUser({{"id", "x"}, {"tier", "pro"}, {"public_key", "abc"}}, "test")),
             "BAD_REQUEST");
-  EXPECT_EQ(Code(service_->CreateUser({{"id", "pat"}, {"tier", "pro"}})), "USER_EXISTS");
+  EXPECT_EQ(Code(Admin().CreateUser({{"id", "pat"}, {"tier", "pro"}}, "test")), "USER_EXISTS");
   EXPECT_EQ(Code(service_->PostEvent(pat, "nope", {{"type", "heartbeat"}})), "NOT_FOUND");
 }
 
