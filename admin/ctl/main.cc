@@ -1,22 +1,14 @@
-// cvctl: the CallVault Relay operator command line.
+// cvctl: the CallVault Relay operator command line (docs/cvctl.md).
 #include <ctime>
 #include <iostream>
+#include <string>
+#include <vector>
 
-#include "admin/ctl/mint_command.h"
+#include "admin/ctl/cli.h"
+#include "relay/common/http_client.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"cvctl: CallVault Relay operator command line"};
-  app.set_version_flag("--version", "cvctl " CV_VERSION);
-  app.require_subcommand(1);
-  int exit_code = 0;
-  cv::ctl::AddMintCommand(app, std::cout, std::cerr, &exit_code,
-                          [] { return static_cast<int64_t>(std::time(nullptr)); });
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    // --help and --version exit 0; every usage error exits 2, as scripts expect.
-    return code == 0 ? 0 : 2;
-  }
-  return exit_code;
+  cv::ctl::CommandContext ctx(std::cout, std::cerr, cv::http::Fetch, cv::ctl::Environment::Real());
+  return cv::ctl::RunCvctl(std::vector<std::string>(argv + 1, argv + argc), ctx,
+                           [] { return static_cast<int64_t>(std::time(nullptr)); });
 }

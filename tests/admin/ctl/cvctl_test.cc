@@ -1,5 +1,6 @@
 // cvctl as operators run it: the real binary, flags, environment and exit codes.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +51,44 @@ TEST(CvctlTest, UnreadableSecretFileExitsOne) {
   RunResult r = Cvctl({"mint", "--secret-file", "/nonexistent", "--user", "a"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("cannot read /nonexistent"), std::string::npos) << r.output;
+}
+
+// The admin commands: the machine's own config files and CVCTL_* variables play no part where
+// --config /dev/null and flags are given.
+TEST(CvctlTest, HelpExitsZeroAndDocumentsExitCodes) {
+  RunResult help = Cvctl({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("Exit codes:"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("4  not authorised (401, 403)"), std::string::npos) << help.output;
+  RunResult grants = Cvctl({"grants", "add", "--help"});
+  EXPECT_EQ(grants.exit_code, 0);
+  EXPECT_NE(grants.output.find("--for DURATION"), std::string::npos) << grants.output;
+}
+
+TEST(CvctlTest, UnknownCommandExitsTwo) {
+  RunResult r = Cvctl({"no-such-command"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no-such-command"), std::string::npos) << r.output;
+  EXPECT_EQ(Cvctl({"users", "show"}).exit_code, 2);
+}
+
+TEST(CvctlTest, UnreachableCvadminExitsFive) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(FreeTcpPort());
+  RunResult r = Cvctl({"--config", "/dev/null", "--url", url, "--token", "cvctl-binary-token-0123",
+                       "keys", "list"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.output.find("cvctl: cannot reach " + url + ": "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("cvctl-binary-token-0123"), std::string::npos) << r.output;
+}
+
+TEST(CvctlTest, TokenFileOthersCanReadIsRefusedWithExitTwo) {
+  TempDir dir;
+  const std::string token = dir.Write("token", "cvctl-binary-token-0123\n");
+  ::chmod(token.c_str(), 0644);
+  RunResult r = Cvctl({"--config", "/dev/null", "--token-file", token, "users", "list"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("chmod 600"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("cvctl-binary-token-0123"), std::string::npos) << r.output;
 }
 
 }  // namespace
