@@ -120,6 +120,9 @@ cvadmin (docs/cvadmin.md): client API http://127.0.0.1:$admin_port, admin API ht
     curl -s -H "Authorization: Bearer \$(cat $service_key_file)" -H "X-CV-User: alice" \\
       -d '{"token":"<token>"}' http://127.0.0.1:$admin_port/v1/turn-credentials
   (a free user gets 403 TURN_NOT_ENTITLED there: Free never relays)
+  operate it with cvctl (docs/cvctl.md): users, tiers, grants, revocations, reports
+    build/bin/cvctl --url http://127.0.0.1:$((admin_port + 1)) --token-file $cvadmin_token_file users list
+    build/bin/cvctl --url http://127.0.0.1:$((admin_port + 1)) --token-file $cvadmin_token_file reports call-quality
 
 EOF
 
@@ -159,6 +162,9 @@ plans-file = $root/config/plans.json
 static-auth-secret = $secret
 stun-url = stun:$host:$port
 turn-url = turn:$host:$port?transport=udp
+relay = local=http://127.0.0.1:9641
+relay-token-file = $token_file
+usage-db = $state_dir/usage.db
 CONF
   echo "Starting $admin -c $state_dir/cvadmin.conf"
   "$admin" -c "$state_dir/cvadmin.conf" &
