@@ -178,9 +178,10 @@ AdminService::AdminService(AdminStore& store, CallService& calls, const Clock& c
 bool AdminService::Start(std::string* error) {
   last_sweep_ms_ = clock_.UnixNowMs();
   started_s_ = clock_.UnixNow();
-  std::vector<Revocation> active;
-  if (store_.ActiveRevocations(last_sweep_ms_, &active, error) != StoreStatus::kOk) return false;
-  PublishWanted();
+  if (!PublishWanted()) {
+    *error = "the store's revocations cannot be read";
+    return false;
+  }
   return true;
 }
 
@@ -650,17 +651,19 @@ json AdminService::SendRevocation(const Revocation& r) {
   return AnswersJson(fleet_->Revoke({r.kind, r.id, r.until_ms}));
 }
 
-void AdminService::PublishWanted() {
-  if (fleet_ == nullptr) return;
+bool AdminService::PublishWanted() {
   std::vector<Revocation> active;
   std::string error;
   if (store_.ActiveRevocations(clock_.UnixNowMs(), &active, &error) != StoreStatus::kOk) {
     metrics_.StoreError();
-    return;
+    CV_ERROR("admin.revocations_unreadable", "why=%s", log::Quote(error).c_str());
+    return false;
   }
+  if (fleet_ == nullptr) return true;
   std::vector<WantedRevocation> wanted;
   for (const Revocation& r : active) wanted.push_back({r.kind, r.id, r.until_ms});
   fleet_->SetWanted(std::move(wanted));
+  return true;
 }
 
 json AdminService::RelayUseChanged(const User& user, bool could_relay, std::string_view actor) {

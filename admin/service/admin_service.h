@@ -109,7 +109,8 @@ class AdminService {
   nlohmann::json RelayUseChanged(const User& user, bool could_relay, std::string_view actor);
   bool MayRelay(const User& user, int64_t now_ms);
   nlohmann::json SendRevocation(const Revocation& revocation);
-  void PublishWanted();
+  // Hands the revocations in force to the fleet's resync set; false when the store fails.
+  bool PublishWanted();
   Reply StoreFailed(const char* what);
   auth::UsageStore* Usage();  // usage_, or the ledger at options_.usage_db once it opens
 

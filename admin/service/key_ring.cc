@@ -38,20 +38,15 @@ bool ParseNotAfter(std::string_view s, int64_t* out) {
   return v > 0;
 }
 
-struct RetiredFile {
-  int64_t not_after = 0;
-  std::string path;
-};
+}  // namespace
 
-// The "<signing_key_file>.retired.<not-after>" files beside the signing key (rotation.h), latest
-// not-after first. nullopt with `error` when the directory cannot be listed.
-std::optional<std::vector<RetiredFile>> ListRetired(const std::string& signing_key_file,
-                                                    std::string* error) {
+std::optional<std::vector<RetiredKeyFile>> ListRetiredKeyFiles(const std::string& signing_key_file,
+                                                               std::string* error) {
   const std::filesystem::path key_path(signing_key_file);
   const std::string prefix = key_path.filename().string() + ".retired.";
   std::filesystem::path dir = key_path.parent_path();
   if (dir.empty()) dir = ".";
-  std::vector<RetiredFile> out;
+  std::vector<RetiredKeyFile> out;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
@@ -66,13 +61,11 @@ std::optional<std::vector<RetiredFile>> ListRetired(const std::string& signing_k
       *error = dir.string() + ": cannot list the retired token keys: " + ec.message();
     return std::nullopt;
   }
-  std::sort(out.begin(), out.end(), [](const RetiredFile& a, const RetiredFile& b) {
+  std::sort(out.begin(), out.end(), [](const RetiredKeyFile& a, const RetiredKeyFile& b) {
     return a.not_after != b.not_after ? a.not_after > b.not_after : a.path < b.path;
   });
   return out;
 }
-
-}  // namespace
 
 std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,
                                    const std::vector<std::string>& verify_only_files,
@@ -101,9 +94,9 @@ std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,
 
   // Retired keys verify until their not-after, the latest retired first (the order a rotation
   // leaves the ring in). A key retired twice keeps its later end.
-  auto retired = ListRetired(signing_key_file, error);
+  auto retired = ListRetiredKeyFiles(signing_key_file, error);
   if (!retired) return std::nullopt;
-  for (const RetiredFile& file : *retired) {
+  for (const RetiredKeyFile& file : *retired) {
     if (file.not_after <= now_s) continue;  // PruneKeyRing deletes it
     auto old = token::Ed25519Key::LoadPem(file.path, error);
     if (!old) return std::nullopt;

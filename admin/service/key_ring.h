@@ -13,6 +13,16 @@
 
 namespace cv::admin {
 
+// A "<signing_key_file>.retired.<not-after>" file a rotation left (admin/service/rotation.h).
+struct RetiredKeyFile {
+  int64_t not_after = 0;  // Unix seconds
+  std::string path;
+};
+// The retired key files beside the signing key, latest not-after first. nullopt with `error`
+// when the directory cannot be listed.
+std::optional<std::vector<RetiredKeyFile>> ListRetiredKeyFiles(const std::string& signing_key_file,
+                                                               std::string* error);
+
 // Also loads the retired keys of a rotation (admin/service/rotation.h) still in force at now_s.
 // nullopt with `error` ("<path>: …") when a file cannot be read or is not an Ed25519 key.
 std::optional<KeyRing> LoadKeyRing(const std::string& signing_key_file,

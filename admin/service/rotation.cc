@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include "admin/service/key_ring.h"
 #include "cv/auth/claims.h"
 #include "relay/common/hex.h"
 #include "relay/common/log.h"
@@ -141,32 +142,6 @@ bool WriteRetiredKey(const token::Ed25519Key& key, const std::string& signing_ke
   return true;
 }
 
-// The retired key files beside the signing key with their not-after; named as key_ring.cc reads
-// them.
-std::vector<std::pair<int64_t, std::string>> RetiredFiles(const std::string& signing_key_file,
-                                                          std::error_code* ec) {
-  const std::filesystem::path key_path(signing_key_file);
-  const std::string prefix = key_path.filename().string() + ".retired.";
-  const std::filesystem::path dir = DirectoryOf(signing_key_file);
-  std::vector<std::pair<int64_t, std::string>> out;
-  for (std::filesystem::directory_iterator it(dir, *ec), end; !*ec && it != end;
-       it.increment(*ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() <= prefix.size() || name.size() > prefix.size() + 19 ||
-        name.compare(0, prefix.size(), prefix) != 0) {
-      continue;
-    }
-    int64_t not_after = 0;
-    bool digits = true;
-    for (char c : std::string_view(name).substr(prefix.size())) {
-      digits = digits && c >= '0' && c <= '9' && not_after <= (INT64_MAX - (c - '0')) / 10;
-      if (digits) not_after = not_after * 10 + (c - '0');
-    }
-    if (digits && not_after > 0) out.emplace_back(not_after, (dir / name).string());
-  }
-  return out;
-}
-
 // "k<now_s>", or "k<now_s>-<n>" when that id is taken; empty when no id fits.
 std::string NewKeyId(const std::vector<auth::Secret>& secrets, int64_t now_s) {
   std::set<std::string, std::less<>> used;
@@ -201,8 +176,13 @@ bool PruneKeyRing(const std::string& signing_key_file, int64_t now_s, KeyRing* r
   }
 
   // Every retired file past its time goes, also those LoadKeyRing skipped at start.
-  std::error_code ec;
-  for (const auto& [not_after, path] : RetiredFiles(signing_key_file, &ec)) {
+  std::string error;
+  auto retired = ListRetiredKeyFiles(signing_key_file, &error);
+  if (!retired) {
+    CV_WARN("token.key_prune_failed", "error=%s", log::Quote(error).c_str());
+    return changed;
+  }
+  for (const auto& [not_after, path] : *retired) {
     if (not_after > now_s) continue;
     if (::unlink(path.c_str()) == 0) {
       CV_INFO("token.key_pruned", "file=%s", log::Quote(path).c_str());
@@ -210,10 +190,6 @@ bool PruneKeyRing(const std::string& signing_key_file, int64_t now_s, KeyRing* r
       CV_WARN("token.key_prune_failed", "file=%s error=%s", log::Quote(path).c_str(),
               std::strerror(errno));
     }
-  }
-  if (ec) {
-    CV_WARN("token.key_prune_failed", "file=%s error=%s", log::Quote(signing_key_file).c_str(),
-            log::Quote(ec.message()).c_str());
   }
   return changed;
 }
