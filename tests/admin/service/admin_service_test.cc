@@ -6,13 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "admin/token/jwt.h"
 #include "relay/common/http_server.h"
 #include "tests/support/process.h"
+#include "tests/support/test_http_server.h"
 
 namespace cv::admin {
 namespace {
@@ -22,44 +22,31 @@ using testing::TempDir;
 
 constexpr int64_t kStart = 1'763'726'400;  // 2025-11-21 12:00:00 UTC
 
-// A relay control endpoint that records what it is told.
+// A relay control endpoint that answers like cvrelay's and records what it is told.
 class FakeRelay {
  public:
   FakeRelay() {
     std::string error;
-    loop_ = http::EventLoopThread::Create(&error);
-    http::Server::Config config;
-    config.address = *SocketAddress::Parse("127.0.0.1", 0);
-    server_ = http::Server::Start(
-        loop_->base(), config,
-        [this](const http::Request& r) {
-          std::lock_guard lock(mu_);
-          requests_.push_back(r.method + " " + r.target);
+    server_ = testing::TestHttpServer::Start(
+        [](const http::Request& r) {
           if (r.method == "POST") return http::Json(201, {{"ended_allocations", 1}});
           return http::NoContent();
         },
         &error);
-    loop_->Run();
-  }
-  ~FakeRelay() {
-    loop_->Stop();
-    server_.reset();
+    EXPECT_NE(server_, nullptr) << error;
   }
   RelayEndpoint Endpoint() const {
     std::string error;
-    return {"fake", *http::Url::Parse("http://" + server_->address().ToString(), &error),
-            "relay-token-0123456789"};
+    return {"fake", *http::Url::Parse(server_->url(), &error), "relay-token-0123456789"};
   }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
+  std::vector<std::string> requests() const {
+    std::vector<std::string> out;
+    for (const http::Request& r : server_->requests()) out.push_back(r.method + " " + r.target);
+    return out;
   }
 
  private:
-  std::unique_ptr<http::EventLoopThread> loop_;
-  std::unique_ptr<http::Server> server_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
+  std::unique_ptr<testing::TestHttpServer> server_;
 };
 
 class AdminServiceTest : public ::testing::Test {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "relay/common/http_server.h"
+#include "tests/support/test_http_server.h"
 
 namespace cv::http {
 namespace {
@@ -29,6 +30,7 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
+using cv::testing::TestHttpServer;
 
 SocketAddress Loopback(const char* ip = "127.0.0.1", uint16_t port = 0) {
   return SocketAddress{*IpAddress::Parse(ip), port};
@@ -296,30 +298,15 @@ class HttpClientTest : public ::testing::Test {
   // `respond` (default: 200 {"ok":true}).
   void StartServer(Server::Handler respond = nullptr, Server::Config config = LocalConfig()) {
     std::string error;
-    loop_ = EventLoopThread::Create(&error);
-    ASSERT_NE(loop_, nullptr) << error;
-    server_ = Server::Start(
-        loop_->base(), config,
-        [this, respond](const Request& r) {
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            requests_.push_back(r);
-          }
+    server_ = TestHttpServer::Start(
+        [respond](const Request& r) {
           return respond ? respond(r) : Json(200, {{"ok", true}});
         },
-        &error);
+        &error, config);
     ASSERT_NE(server_, nullptr) << error;
-    loop_->Run();
   }
-  void StopServer() {
-    if (loop_ != nullptr) loop_->Stop();
-    server_.reset();
-    loop_.reset();
-  }
-  std::vector<Request> requests() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
+  void StopServer() { server_.reset(); }
+  std::vector<Request> requests() { return server_->requests(); }
   Url url(std::string base = "") const { return UrlOf(server_->address(), std::move(base)); }
 
   // Fetch that is expected to get a response.
@@ -345,10 +332,7 @@ class HttpClientTest : public ::testing::Test {
     return request;
   }
 
-  std::mutex mu_;
-  std::vector<Request> requests_;
-  std::unique_ptr<EventLoopThread> loop_;
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<TestHttpServer> server_;
 };
 
 TEST_F(HttpClientTest, SendsMethodTargetHostHeadersAndBody) {
@@ -505,19 +489,15 @@ TEST_F(HttpClientTest, AServerThatRefusesABodyEarlyStillGetsItsAnswerRead) {
 
 TEST_F(HttpClientTest, ServesOverIpv6Loopback) {
   std::string error;
-  loop_ = EventLoopThread::Create(&error);
-  ASSERT_NE(loop_, nullptr) << error;
-  server_ = Server::Start(
-      loop_->base(), LocalConfig("::1"),
+  server_ = TestHttpServer::Start(
       [](const Request&) {
         return Json(200, {{"v6", true}});
       },
-      &error);
+      &error, LocalConfig("::1"));
   if (server_ == nullptr && error.find("Cannot assign requested address") != std::string::npos) {
     GTEST_SKIP() << "no IPv6 loopback here";
   }
   ASSERT_NE(server_, nullptr) << error;
-  loop_->Run();
   std::string text = "http://[::1]:" + std::to_string(server_->address().port) + "/";
   std::optional<Url> parsed = Url::Parse(text, &error);
   ASSERT_TRUE(parsed) << error;
