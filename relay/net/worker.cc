@@ -22,7 +22,7 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
     : id_(id),
       shared_(shared),
       rx_(std::make_unique<RxSlot[]>(kBatch)),
-      tx_(std::make_unique<TxSlot[]>(kBatch * 2)),
+      tx_(std::make_unique<TxSlot[]>(kTxSlots)),
       next_tick_(shared.clock->Now()),
       next_checkpoint_(shared.clock->Now() + shared.checkpoint) {
   turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
@@ -142,32 +142,32 @@ void Worker::ReadRelay(RelaySocket& socket) {
 // Send
 
 void Worker::SendToClient(const turn::FiveTuple& tuple, std::span<const uint8_t> data) {
-  if (tuple.socket_id >= listeners_.size() || data.size() > sizeof(TxSlot::data)) return;
-  if (tx_count_ == kBatch * 2) FlushSends();
-  TxSlot& slot = tx_[tx_count_++];
-  slot.fd = listeners_[tuple.socket_id]->fd;
-  slot.to_len = tuple.client.ToSockaddr(&slot.to);
-  slot.length = static_cast<uint16_t>(data.size());
-  std::memcpy(slot.data, data.data(), data.size());
+  if (tuple.socket_id >= listeners_.size()) return;
+  Queue(listeners_[tuple.socket_id]->fd, tuple.client, data);
 }
 
 void Worker::SendToPeer(const turn::Relay& relay, const SocketAddress& peer,
                         std::span<const uint8_t> data) {
   if (relay.handle < 0 || static_cast<size_t>(relay.handle) >= relays_.size()) return;
-  sockaddr_storage to;
-  socklen_t to_len = peer.ToSockaddr(&to);
-  if (sendto(relays_[relay.handle]->fd, data.data(), data.size(), MSG_DONTWAIT,
-             reinterpret_cast<sockaddr*>(&to), to_len) < 0) {
-    turn_->counters().Add(turn::Counter::kDropSendFailed);
-  }
+  Queue(relays_[relay.handle]->fd, peer, data);
+}
+
+void Worker::Queue(int fd, const SocketAddress& to, std::span<const uint8_t> data) {
+  if (fd < 0 || data.size() > sizeof(TxSlot::data)) return;
+  if (tx_count_ == kTxSlots) FlushSends();
+  TxSlot& slot = tx_[tx_count_++];
+  slot.fd = fd;
+  slot.to_len = to.ToSockaddr(&slot.to);
+  slot.length = static_cast<uint16_t>(data.size());
+  std::memcpy(slot.data, data.data(), data.size());
 }
 
 void Worker::FlushSends() {
   // Publish the count before any reply leaves: once a client has seen its Allocate succeed, a
   // drain started by the main thread must see that allocation. One store per batch.
   allocation_count_.store(turn_->allocation_count(), std::memory_order_release);
-  mmsghdr msgs[kBatch * 2];
-  iovec iov[kBatch * 2];
+  mmsghdr msgs[kTxSlots];
+  iovec iov[kTxSlots];
   size_t start = 0;
   while (start < tx_count_) {
     // One sendmmsg per run of packets leaving through the same socket.
@@ -341,6 +341,10 @@ turn::RelayOpenResult Worker::OpenRelays(const turn::RelayRequest& request,
 }
 
 void Worker::CloseRelays(turn::Allocation& allocation) {
+  // Datagrams queued for these sockets leave first: after close() the descriptor number may be
+  // reused by the next relay socket opened in this batch, and they must not leave from that one.
+  // (While the worker is destroyed, turn_ is already gone and nothing is sent any more.)
+  if (tx_count_ > 0 && turn_ != nullptr) FlushSends();
   for (turn::Relay& r : allocation.relays) {
     if (r.handle == turn::kNoRelay) continue;
     RelaySocket& s = *relays_[r.handle];

@@ -1,8 +1,8 @@
 // One worker: an event loop thread with its own SO_REUSEPORT listening sockets, so the kernel
 // keeps every client 5-tuple on one worker, and the TurnServer that owns those clients'
 // allocations and relay sockets. The data path takes no lock: everything below belongs to the
-// worker's thread. I/O is batched: recvmmsg on every readable socket, and replies to clients are
-// queued and sent with sendmmsg once per batch of events.
+// worker's thread. I/O is batched: recvmmsg on every readable socket, and every datagram out (to
+// clients and to peers) is queued and sent with sendmmsg once per batch of events.
 #pragma once
 
 #include <sys/socket.h>
@@ -58,6 +58,8 @@ class Worker final : public turn::TurnCallbacks {
  public:
   static constexpr size_t kMaxDatagram = 4096;
   static constexpr size_t kBatch = 32;
+  // Datagrams queued between two flushes: replies to clients and relayed data both ways.
+  static constexpr size_t kTxSlots = kBatch * 2;
 
   Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Authenticator> auth);
   ~Worker() override;
@@ -116,6 +118,9 @@ class Worker final : public turn::TurnCallbacks {
   int ReceiveBatch(int fd, size_t headroom, mmsghdr* msgs, iovec* iov);
   void ReadListener(Listener& listener);
   void ReadRelay(RelaySocket& socket);
+  // Queues one datagram on `fd`; FlushSends sends queued datagrams with one sendmmsg per run
+  // of consecutive datagrams on the same socket (a client's burst to its peer is one call).
+  void Queue(int fd, const SocketAddress& to, std::span<const uint8_t> data);
   void FlushSends();
   void AfterBatch();
   // Binds one relay socket on `ip` (even port and the next one reserved when asked).
