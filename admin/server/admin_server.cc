@@ -6,10 +6,13 @@
 
 #include <csignal>
 #include <memory>
+#include <optional>
+#include <span>
 #include <sstream>
 #include <utility>
 
 #include "admin/server/admin_api.h"
+#include "admin/server/static_files.h"
 #include "admin/service/admin_service.h"
 #include "admin/service/key_ring.h"
 #include "admin/service/request_auth.h"
@@ -127,6 +130,7 @@ class AdminServerImpl final : public AdminServer {
   std::unique_ptr<RelayFleet> fleet_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<AdminApi> admin_api_;
+  std::optional<StaticFiles> static_files_;  // web-root, when set
   SslCtxPtr tls_;
   event_base* base_ = nullptr;
   event* sweep_ = nullptr;
@@ -208,6 +212,10 @@ bool AdminServerImpl::Init(const AdminConfig& config, std::string* error) {
   admin_api_ = std::make_unique<AdminApi>(*admin_service_, *store_, metrics_, clock_,
                                           std::move(*admin_tokens));
 
+  if (!config.web_root.empty()) {
+    static_files_ = StaticFiles::Open(config.web_root, error);
+    if (!static_files_) return false;
+  }
   if (!config.cert.empty()) {
     tls_ = MakeTlsContext(config.cert, config.pkey, error);
     if (!tls_) return false;
@@ -309,6 +317,10 @@ http::Response AdminServerImpl::RouteClient(const http::Request& request, std::s
     if (p.size() == 1 && (p[0] == "healthz" || p[0] == "readyz")) {
       *route = "GET /" + p[0];
       return Health(request, p[0] == "readyz");
+    }
+    if (static_files_ && !p.empty() && p[0] == kStaticPrefix) {
+      *route = "GET /app/*";
+      return static_files_->Serve(request, std::span<const std::string>(p).subspan(1));
     }
     return http::Problem(404, code::kNotFound, "no such resource");
   }

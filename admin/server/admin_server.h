@@ -10,6 +10,7 @@
 //   POST /v1/turn-credentials              {"token"} → iceServers with TURN (entitled plans)
 //   GET  /v1/entitlements                  the caller's plan and what is left of it
 //   GET  /v1/contacts, POST /v1/contacts, DELETE /v1/contacts/{id}
+//   GET  /app/…                            static files from web-root, when set (static_files.h)
 // Admin API (admin-ip:admin-port, "Authorization: Bearer <admin token>"):
 //   POST /admin/users                      {"id","tier","public_key"}
 //   GET  /admin/users/{id}

@@ -120,6 +120,10 @@ AdminConfigResult LoadAdminConfig(int argc, const char* const* argv) {
   app.add_option("--trial-days", c.trial_days, "a trial set without an end lasts this long")
       ->check(CLI::Range(1, 366))
       ->capture_default_str();
+  app.add_option("--web-root", c.web_root,
+                 "a directory served read-only at /app/ on the client API (the web client and "
+                 "its demo page: clients/web)")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--log-file", c.log_file, "log destination (default: stderr)");
   app.add_flag("-v,--verbose", c.verbose, "debug logging");
   app.add_option("--request-timeout", c.request_timeout_s, "HTTP read/idle timeout, seconds")

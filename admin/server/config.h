@@ -39,6 +39,7 @@ struct AdminConfig {
   int relay_resync_interval_s = 30;
   std::string usage_db;  // the relays' usage ledger, read for reports
   int64_t trial_days = 14;
+  std::string web_root;  // static files served at /app/ on the client API (empty: none)
   std::string log_file;
   bool verbose = false;
   int request_timeout_s = 10;
