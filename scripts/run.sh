@@ -165,6 +165,7 @@ turn-url = turn:$host:$port?transport=udp
 relay = local=http://127.0.0.1:9641
 relay-token-file = $token_file
 usage-db = $state_dir/usage.db
+web-root = $root/clients/web
 CONF
   echo "Starting $admin -c $state_dir/cvadmin.conf"
   "$admin" -c "$state_dir/cvadmin.conf" &

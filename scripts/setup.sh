@@ -46,6 +46,12 @@ PACKAGES=(
   python3
   curl                  # cvadmin's TLS test, and the README's examples
   nodejs                # jose (npm) checks cvadmin's tokens in an integration test
+  # The web client's end-to-end tests (tests/e2e): headless Chromium driven by playwright-core
+  # (npm), on network namespaces the tests build with ip (iproute2) and nftables
+  chromium
+  fonts-dejavu-core     # the text in the demo page's screenshots
+  nftables
+  util-linux            # setpriv: test processes die with the test that started them
 )
 # npm comes with NodeSource's nodejs; Debian's nodejs needs Debian's npm beside it.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi

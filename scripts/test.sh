@@ -6,7 +6,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: scripts/test.sh [--quick] [--no-setup] [--fuzz-seconds N] [-h]
-Full run (CI): setup, format check, release build, the integration tests' npm packages
+Full run (CI): setup, format check, release build, the integration and e2e tests' npm packages
 (npm ci), all tests (ctest, every label),
 ASan+UBSan build + unit tests, clang fuzz build + a short fuzz pass of every target.
   --quick           setup, format check, release build, unit tests only (for developers)
@@ -49,6 +49,8 @@ do_build_release() { bash scripts/build.sh release; }
 # The main suite's output is kept so its summary can close this script's output.
 # Node packages the integration tests use (jose), exactly as package-lock.json pins them.
 do_js_deps() { npm ci --prefix tests/integration/js --no-audit --no-fund --loglevel=error; }
+# And the web client's end-to-end tests (playwright-core; the browser is Debian's chromium).
+do_e2e_deps() { npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error; }
 do_ctest_all() { ctest --test-dir build "${ctest_common[@]}" 2>&1 | tee "$main_log"; }
 do_ctest_unit() { ctest --test-dir build -L unit "${ctest_common[@]}" 2>&1 | tee "$main_log"; }
 do_build_asan() { bash scripts/build.sh asan; }
@@ -68,6 +70,7 @@ if [[ $quick -eq 1 ]]; then
 else
   steps+=(
     "js test deps:do_js_deps"
+    "e2e test deps:do_e2e_deps"
     "all tests:do_ctest_all"
     "asan build:do_build_asan"
     "asan unit tests:do_ctest_asan"
