@@ -118,8 +118,6 @@ bool BindingRunner::Run(BindingResult* result, std::string* error) {
   CpuMeter meter(ctx_);
   bool measuring = false;
   uint64_t next_check = start + 10'000'000;
-  uint64_t last = 0;
-  uint64_t last_print = start;
   ctx_.progress.Reset();
   for (;;) {
     const uint64_t now = NowNs();
@@ -134,15 +132,8 @@ bool BindingRunner::Run(BindingResult* result, std::string* error) {
     }
     if (ctx_.progress.Due(now)) {
       const double t = static_cast<double>(now - (measuring ? window_start_ns_ : start)) / 1e9;
-      const double dt = std::max(1e-3, static_cast<double>(now - last_print) / 1e9);
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "[binding] %s %.1f/%.4g s  %.0f responses/s",
-                    measuring ? "measuring" : "warm-up", t,
-                    measuring ? o.binding_s : o.binding_warmup_s,
-                    static_cast<double>(total_responses_ - last) / dt);
-      ctx_.progress.Print(buf);
-      last = total_responses_;
-      last_print = now;
+      ctx_.progress.PrintRate("binding", measuring, t, measuring ? o.binding_s : o.binding_warmup_s,
+                              total_responses_, now, "responses");
     }
     ctx_.loop.Poll(std::min(next_check, window_end_ns_) - now);
   }

@@ -207,8 +207,6 @@ bool ChurnRunner::Run(ChurnResult* result, std::string* error) {
   window_end_ns_ = window_start_ns_ + static_cast<uint64_t>(std::llround(o.churn_s * 1e9));
   CpuMeter meter(ctx_);
   bool measuring = false;
-  uint64_t last_successes = 0;
-  uint64_t last_print = start;
   ctx_.progress.Reset();
   for (;;) {
     const uint64_t now = NowNs();
@@ -220,15 +218,8 @@ bool ChurnRunner::Run(ChurnResult* result, std::string* error) {
     CheckTimeouts(now);
     if (ctx_.progress.Due(now)) {
       const double t = static_cast<double>(now - (measuring ? window_start_ns_ : start)) / 1e9;
-      const double dt = std::max(1e-3, static_cast<double>(now - last_print) / 1e9);
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "[churn] %s %.1f/%.4g s  %.0f allocations/s",
-                    measuring ? "measuring" : "warm-up", t,
-                    measuring ? o.churn_s : o.churn_warmup_s,
-                    static_cast<double>(total_successes_ - last_successes) / dt);
-      ctx_.progress.Print(buf);
-      last_successes = total_successes_;
-      last_print = now;
+      ctx_.progress.PrintRate("churn", measuring, t, measuring ? o.churn_s : o.churn_warmup_s,
+                              total_successes_, now, "allocations");
     }
     ctx_.loop.Poll(std::min<uint64_t>(window_end_ns_ - now, ctx_.tick_ns()));
   }

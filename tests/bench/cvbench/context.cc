@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -29,7 +31,23 @@ bool Progress::Due(uint64_t now_ns) {
   return true;
 }
 
-void Progress::Reset() { last_ns_ = NowNs(); }
+void Progress::Reset() {
+  last_ns_ = NowNs();
+  rate_count_ = 0;
+  rate_ns_ = last_ns_;
+}
+
+void Progress::PrintRate(const char* phase, bool measuring, double elapsed_s, double of_s,
+                         uint64_t count, uint64_t now_ns, const char* unit) {
+  const double dt = std::max(1e-3, static_cast<double>(now_ns - rate_ns_) / 1e9);
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "[%s] %s %.1f/%.4g s  %.0f %s/s", phase,
+                measuring ? "measuring" : "warm-up", elapsed_s, of_s,
+                static_cast<double>(count - rate_count_) / dt, unit);
+  Print(buf);
+  rate_count_ = count;
+  rate_ns_ = now_ns;
+}
 
 void Progress::Print(const std::string& line) {
   if (quiet_) return;

@@ -33,6 +33,10 @@ class Progress {
   // True when a line is due at `now_ns` (and marks it printed).
   bool Due(uint64_t now_ns);
   void Print(const std::string& line);
+  // A phase that counts one thing (responses, allocations) prints its rate since the last line:
+  // "[phase] warm-up|measuring <elapsed>/<of> s  <rate> <unit>/s". Call when Due().
+  void PrintRate(const char* phase, bool measuring, double elapsed_s, double of_s, uint64_t count,
+                 uint64_t now_ns, const char* unit);
   // The next line is due a second from now.
   void Reset();
 
@@ -40,6 +44,8 @@ class Progress {
   std::ostream& out_;
   bool quiet_;
   uint64_t last_ns_ = 0;
+  uint64_t rate_count_ = 0;  // PrintRate's count and time at its last line
+  uint64_t rate_ns_ = 0;
 };
 
 struct BenchContext {
