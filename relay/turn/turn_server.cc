@@ -987,11 +987,13 @@ void TurnServer::Checkpoint() {
   if (usage_ == nullptr || allocations_.empty()) return;
   const int64_t now_ms = clock_.UnixNowMs();
   std::vector<auth::UsageRecord> records;
-  records.reserve(allocations_.size());
   for (const auto& [tuple, a] : allocations_) {
+    const uint64_t activity = a->activity();
+    if (activity == a->checkpointed_activity) continue;  // idle: the stored snapshot still holds
+    a->checkpointed_activity = activity;
     records.push_back(Snapshot(*a, auth::EndReason::kLive, now_ms));
   }
-  usage_->Submit(std::move(records));
+  if (!records.empty()) usage_->Submit(std::move(records));
 }
 
 size_t TurnServer::ApplyStanding(std::string_view user, const auth::Standing& standing,

@@ -14,8 +14,8 @@
 //   - duration: an allocation ends at creation + max_duration_s however often it is refreshed;
 //   - with a UsageSink: monthly relay minutes used up → 486 and live allocations end (quota);
 //     the relay-abuse guard caps the duration of new and live allocations.
-// With a UsageSink it also meters: a snapshot of every allocation at each Checkpoint() and a
-// final record when one ends.
+// With a UsageSink it also meters: a snapshot of every allocation that moved at each Checkpoint()
+// and a final record when one ends.
 #pragma once
 
 #include <cstdint>
@@ -135,7 +135,8 @@ class TurnServer {
   bool EndAllocation(uint64_t id);
   void VisitAllocations(const std::function<void(const Allocation&)>& visit) const;
 
-  // Hands a snapshot of every live allocation to the usage sink.
+  // Hands the usage sink a snapshot of every live allocation that relayed a packet or saw a new
+  // peer since its last one (every allocation the first time).
   void Checkpoint();
   // Applies a user's new standing to their live allocations: ends them when the month's relay
   // minutes are used up (reason quota), or caps their duration under the abuse guard. Returns

@@ -1275,6 +1275,31 @@ TEST_F(TurnServerMeteringTest, ACheckpointSnapshotsEveryLiveAllocationWithItsIde
   EXPECT_LT(r.start_ms, r.last_ms);
 }
 
+TEST_F(TurnServerMeteringTest, ACheckpointSkipsAllocationsThatHaveNotMovedSinceTheLastOne) {
+  FiveTuple busy = Client(1), idle = Client(2);
+  Allocated(busy, "tina", "pw");
+  ASSERT_TRUE(ChannelBind(busy, 0x4000, "8.8.8.8:3478", "tina", "pw").success());
+  Allocated(idle, "tina", "pw");
+  server_->Checkpoint();
+  ASSERT_EQ(usage_.records.size(), 2u) << "every allocation's first checkpoint is written";
+
+  Stream(busy, 0x4000, 100, 3, milliseconds(20));
+  server_->Checkpoint();
+  ASSERT_EQ(usage_.records.size(), 3u) << "the idle allocation is skipped";
+  EXPECT_EQ(usage_.records[2].client, busy.client.ToString());
+  EXPECT_EQ(usage_.records[2].packets_to_peer, 3u);
+
+  server_->Checkpoint();
+  EXPECT_EQ(usage_.records.size(), 3u) << "nothing moved";
+
+  Challenge(idle);
+  ASSERT_TRUE(CreatePermission(idle, "9.9.9.9:1", "tina", "pw").success());
+  server_->Checkpoint();
+  ASSERT_EQ(usage_.records.size(), 4u) << "a new peer is worth a snapshot";
+  EXPECT_EQ(usage_.records[3].client, idle.client.ToString());
+  EXPECT_EQ(usage_.records[3].peers, (std::vector<std::string>{"9.9.9.9"}));
+}
+
 TEST_F(TurnServerMeteringTest, RelayedTimeLeavesOutSilencesLongerThanTwoSeconds) {
   FiveTuple c = Client();
   Allocated(c, "tina", "pw");
