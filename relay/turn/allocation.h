@@ -86,19 +86,18 @@ struct Allocation {
   std::vector<ChannelBinding> channels;
   TrafficCounters traffic;
   std::vector<IpAddress> peers_seen;  // distinct peer IPs permitted (ledger), at most 8
-  // What the last checkpoint snapshot held (packets both ways plus peers seen), so a checkpoint
-  // skips an allocation that has not moved since: idle allocations cost no ledger writes.
-  uint64_t checkpointed_activity = UINT64_MAX;
+  // activity() at the last checkpoint snapshot, so a checkpoint skips an allocation that has not
+  // relayed since. Starting at 0, an allocation that never relays (most WebRTC relay candidates
+  // are gathered and never used) is written once, when it ends.
+  uint64_t checkpointed_activity = 0;
   bool dont_fragment = false;
   bool deleted = false;  // set when removed; its memory lives until the end of the loop iteration
   // owner = this; at the earliest expiry of the allocation, a permission or a channel.
   TimerNode timer;
 
   const std::string& user() const { return entitlement.user; }
-  // Grows with every packet relayed and every new peer: equal values mean nothing to meter.
-  uint64_t activity() const {
-    return traffic.packets_to_peer + traffic.packets_to_client + peers_seen.size();
-  }
+  // Grows with every packet relayed: equal values mean nothing new to bill.
+  uint64_t activity() const { return traffic.packets_to_peer + traffic.packets_to_client; }
 
   const Relay* RelayFor(const IpAddress& peer) const {
     const Relay& r = relays[peer.is_v4() ? 0 : 1];

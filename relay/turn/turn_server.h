@@ -135,8 +135,8 @@ class TurnServer {
   bool EndAllocation(uint64_t id);
   void VisitAllocations(const std::function<void(const Allocation&)>& visit) const;
 
-  // Hands the usage sink a snapshot of every live allocation that relayed a packet or saw a new
-  // peer since its last one (every allocation the first time).
+  // Hands the usage sink a snapshot of every live allocation that relayed a packet since its
+  // last snapshot (one that has not has nothing new to bill; its peers wait for the next one).
   void Checkpoint();
   // Applies a user's new standing to their live allocations: ends them when the month's relay
   // minutes are used up (reason quota), or caps their duration under the abuse guard. Returns

@@ -1275,29 +1275,32 @@ TEST_F(TurnServerMeteringTest, ACheckpointSnapshotsEveryLiveAllocationWithItsIde
   EXPECT_LT(r.start_ms, r.last_ms);
 }
 
-TEST_F(TurnServerMeteringTest, ACheckpointSkipsAllocationsThatHaveNotMovedSinceTheLastOne) {
+TEST_F(TurnServerMeteringTest, ACheckpointSkipsAllocationsThatHaveNotRelayedSinceTheLastOne) {
   FiveTuple busy = Client(1), idle = Client(2);
   Allocated(busy, "tina", "pw");
   ASSERT_TRUE(ChannelBind(busy, 0x4000, "8.8.8.8:3478", "tina", "pw").success());
   Allocated(idle, "tina", "pw");
   server_->Checkpoint();
-  ASSERT_EQ(usage_.records.size(), 2u) << "every allocation's first checkpoint is written";
+  EXPECT_TRUE(usage_.records.empty()) << "a bound channel alone bills nothing";
 
   Stream(busy, 0x4000, 100, 3, milliseconds(20));
   server_->Checkpoint();
-  ASSERT_EQ(usage_.records.size(), 3u) << "the idle allocation is skipped";
-  EXPECT_EQ(usage_.records[2].client, busy.client.ToString());
-  EXPECT_EQ(usage_.records[2].packets_to_peer, 3u);
+  ASSERT_EQ(usage_.records.size(), 1u) << "only the allocation that relayed";
+  EXPECT_EQ(usage_.records[0].client, busy.client.ToString());
+  EXPECT_EQ(usage_.records[0].packets_to_peer, 3u);
+  EXPECT_EQ(usage_.records[0].peers, (std::vector<std::string>{"8.8.8.8"}));
 
   server_->Checkpoint();
-  EXPECT_EQ(usage_.records.size(), 3u) << "nothing moved";
+  EXPECT_EQ(usage_.records.size(), 1u) << "nothing relayed since";
 
-  Challenge(idle);
-  ASSERT_TRUE(CreatePermission(idle, "9.9.9.9:1", "tina", "pw").success());
+  Stream(busy, 0x4000, 100, 1, milliseconds(20));
   server_->Checkpoint();
-  ASSERT_EQ(usage_.records.size(), 4u) << "a new peer is worth a snapshot";
-  EXPECT_EQ(usage_.records[3].client, idle.client.ToString());
-  EXPECT_EQ(usage_.records[3].peers, (std::vector<std::string>{"9.9.9.9"}));
+  ASSERT_EQ(usage_.records.size(), 2u);
+  EXPECT_EQ(usage_.records[1].packets_to_peer, 4u);
+
+  server_->DeleteAll(clock_.Now());
+  ASSERT_EQ(usage_.records.size(), 4u) << "each ends with a final record, the idle one too";
+  EXPECT_EQ(usage_.records[3].packets_to_peer + usage_.records[2].packets_to_peer, 4u);
 }
 
 TEST_F(TurnServerMeteringTest, RelayedTimeLeavesOutSilencesLongerThanTwoSeconds) {
