@@ -31,6 +31,7 @@ class EventLoop {
 
   bool ok() const { return epoll_fd_ >= 0 && wake_fd_ >= 0; }
   bool Add(int fd, uint32_t events, IoHandler* handler);
+  bool Modify(int fd, uint32_t events, IoHandler* handler);
   void Remove(int fd);
 
   void Post(std::function<void()> task);

@@ -3,6 +3,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +56,45 @@ int OpenUdpSocket(const SocketAddress& bind_to, const UdpSocketOptions& options,
     return -1;
   }
   return fd;
+}
+
+int OpenTcpSocket(const SocketAddress& bind_to, bool reuse_port, int backlog, std::string* error) {
+  const int family = bind_to.ip.is_v4() ? AF_INET : AF_INET6;
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    if (error) *error = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  // Replies and relayed media are written once per batch: Nagle would only add delay.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_storage ss;
+  socklen_t len = bind_to.ToSockaddr(&ss);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      (backlog > 0 && listen(fd, backlog) != 0)) {
+    int saved = errno;
+    if (error) *error = "bind " + bind_to.ToString() + " (tcp): " + strerror(saved);
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+bool StartConnect(int fd, const SocketAddress& to) {
+  sockaddr_storage ss;
+  socklen_t len = to.ToSockaddr(&ss);
+  return connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS;
+}
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
 }
 
 SocketAddress LocalAddress(int fd) {

@@ -24,7 +24,9 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
       rx_(std::make_unique<RxSlot[]>(kBatch)),
       tx_(std::make_unique<TxSlot[]>(kTxSlots)),
       next_tick_(shared.clock->Now()),
-      next_checkpoint_(shared.clock->Now() + shared.checkpoint) {
+      next_checkpoint_(shared.clock->Now() + shared.checkpoint),
+      tls_(shared.tls),
+      next_sweep_(shared.clock->Now()) {
   turn_ = std::make_unique<turn::TurnServer>(shared.turn, *shared.clock, *this, *shared.quotas,
                                              *shared.limits, shared.policy, std::move(auth),
                                              shared.nonce_key, shared.nonce_lifetime_s, id);
@@ -33,6 +35,15 @@ Worker::Worker(uint32_t id, WorkerShared& shared, std::shared_ptr<const auth::Au
 
 Worker::~Worker() {
   turn_.reset();  // deletes allocations, which calls CloseRelays() on this still-whole object
+  for (auto& c : conns_) {
+    if (c->counted) shared_.unauth->Release(c->tuple.client.ip);
+  }
+  conns_.clear();  // StreamConn closes its socket
+  for (auto& d : dtls_) {
+    if (d && d->counted) shared_.unauth->Release(d->tuple.client.ip);
+  }
+  for (auto& l : stream_listeners_) close(l->fd);
+  for (auto& l : dtls_listeners_) close(l->fd);
   for (auto& l : listeners_) close(l->fd);
   for (auto& r : relays_) {
     if (r->fd >= 0) close(r->fd);
@@ -59,7 +70,7 @@ bool Worker::Open(std::string* error) {
     }
     listeners_.push_back(std::move(listener));
   }
-  return loop_.ok();
+  return OpenStreams(error) && loop_.ok();
 }
 
 std::vector<SocketAddress> Worker::listening_addresses() const {
@@ -76,6 +87,15 @@ void Worker::Run() {
 void Worker::SetAuthenticator(std::shared_ptr<const auth::Authenticator> auth) {
   loop_.Post(
       [this, auth = std::move(auth)]() mutable { turn_->SetAuthenticator(std::move(auth)); });
+}
+
+void Worker::SetTls(std::shared_ptr<const TlsContexts> tls) {
+  loop_.Post([this, tls = std::move(tls)]() mutable { tls_ = std::move(tls); });
+}
+
+void Worker::ReceiveHandOff(std::shared_ptr<HandOff> hand_off) {
+  loop_.Post(
+      [this, hand_off = std::move(hand_off)]() mutable { AdoptHandOff(std::move(hand_off)); });
 }
 
 void Worker::Post(std::function<void(turn::TurnServer&)> task) {
@@ -142,8 +162,37 @@ void Worker::ReadRelay(RelaySocket& socket) {
 // Send
 
 void Worker::SendToClient(const turn::FiveTuple& tuple, std::span<const uint8_t> data) {
-  if (tuple.socket_id >= listeners_.size()) return;
-  Queue(listeners_[tuple.socket_id]->fd, tuple.client, data);
+  switch (tuple.transport) {
+    case turn::Transport::kUdp:
+      if (tuple.socket_id >= listeners_.size()) return;
+      Queue(listeners_[tuple.socket_id]->fd, tuple.client, data);
+      return;
+    case turn::Transport::kTcp:
+    case turn::Transport::kTls: {
+      if (tuple.socket_id >= conns_.size() || data.empty()) return;
+      Conn& conn = *conns_[tuple.socket_id];
+      if (conn.closed || conn.peer || !(conn.tuple == tuple)) return;
+      // ChannelData (first byte 0x40-0x7F) is padded to 4 bytes on a stream (RFC 8656 §12.5).
+      if (!conn.stream->Append(data, (data[0] & 0xC0) == 0x40)) {
+        turn_->counters().Add(turn::Counter::kDropSendFailed);
+        return;
+      }
+      MarkDirty(conn);
+      return;
+    }
+    case turn::Transport::kDtls: {
+      if (tuple.socket_id >= dtls_.size() || !dtls_[tuple.socket_id]) return;
+      DtlsClient& d = *dtls_[tuple.socket_id];
+      if (d.closed || !(d.tuple.client == tuple.client)) return;
+      if (!d.session->Send(data, &dtls_out_)) {
+        turn_->counters().Add(turn::Counter::kDropSendFailed);
+        dtls_out_.clear();
+        return;
+      }
+      SendDtlsOutput(d.fd, d.tuple.client);
+      return;
+    }
+  }
 }
 
 void Worker::SendToPeer(const turn::Relay& relay, const SocketAddress& peer,
@@ -199,6 +248,7 @@ void Worker::FlushSends() {
     start = end;
   }
   tx_count_ = 0;
+  if (!dirty_conns_.empty()) FlushConns();
 }
 
 void Worker::AfterBatch() {
@@ -206,6 +256,7 @@ void Worker::AfterBatch() {
   const MonoTime now = shared_.clock->Now();
   if (now >= next_tick_) {
     turn_->OnTimer(now);
+    TickStreams(now);
     FlushSends();
     if (id_ == 0) shared_.reservations->Expire(now);
     if (now >= next_checkpoint_) {
@@ -217,6 +268,11 @@ void Worker::AfterBatch() {
   turn_->CollectGarbage();
   for (turn::RelayHandle h : closing_relays_) free_relays_.push_back(h);
   closing_relays_.clear();
+  for (uint32_t i : closing_conns_) {
+    conns_[i]->stream.reset();
+    free_conns_.push_back(i);
+  }
+  closing_conns_.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +291,7 @@ turn::RelayHandle Worker::AdoptRelaySocket(int fd, turn::Allocation* owner) {
   s.worker = this;
   s.fd = fd;
   s.owner = owner;
+  s.tcp = false;
   if (!loop_.Add(fd, EPOLLIN, &s)) {
     s.fd = -1;
     s.owner = nullptr;
@@ -287,6 +344,24 @@ uint16_t Worker::BindRelay(const RelayIp& ip, const turn::RelayRequest& request,
   return stun::error::kInsufficientCapacity;
 }
 
+uint16_t Worker::BindTcpRelay(const RelayIp& ip, turn::Relay* out) {
+  PortPool& ports = *shared_.ports;
+  const uint32_t attempts = std::min<uint32_t>(ports.size(), 512);
+  for (uint32_t i = 0; i < attempts; ++i) {
+    const uint16_t port = ports.Next();
+    // SO_REUSEPORT: the connections Connect opens bind the same address (RFC 6062 §5.2).
+    int fd = OpenTcpSocket({ip.bind, port}, true, 16, nullptr);
+    if (fd < 0) continue;
+    turn::RelayHandle handle = AdoptRelaySocket(fd, nullptr);
+    if (handle == turn::kNoRelay) return stun::error::kInsufficientCapacity;
+    relays_[handle]->tcp = true;
+    out->handle = handle;
+    out->address = {ip.advertised, port};
+    return 0;
+  }
+  return stun::error::kInsufficientCapacity;
+}
+
 turn::RelayOpenResult Worker::OpenRelays(const turn::RelayRequest& request,
                                          turn::Allocation* owner) {
   turn::RelayOpenResult result;
@@ -303,6 +378,20 @@ turn::RelayOpenResult Worker::OpenRelays(const turn::RelayRequest& request,
       return result;
     }
     result.relays[taken->second.ip.is_v4() ? 0 : 1] = {handle, taken->second};
+    return result;
+  }
+  if (request.tcp) {
+    // RFC 6062 §5.1: one TCP relayed address (no EVEN-PORT, RESERVATION-TOKEN or second family).
+    const bool v6 = request.want_v6 && !request.want_v4;
+    const auto& family = v6 ? shared_.relay_v6 : shared_.relay_v4;
+    if (family.empty()) {
+      result.error = stun::error::kAddressFamilyNotSupported;
+      return result;
+    }
+    const RelayIp& ip = family[relay_cursor_++ % family.size()];
+    turn::Relay& relay = result.relays[v6 ? 1 : 0];
+    result.error = BindTcpRelay(ip, &relay);
+    if (result.error == 0) relays_[relay.handle]->owner = owner;
     return result;
   }
   const bool v6_only = request.want_v6 && !request.want_v4;

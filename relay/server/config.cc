@@ -544,7 +544,22 @@ const std::vector<KeyDef>& Keys() {
     k.push_back(Flag("no-udp-relay", 0, &Config::no_udp_relay,
                      "Refuse UDP relayed addresses (RFC 8656 allocations)."));
     k.push_back(Flag("no-tcp-relay", 0, &Config::no_tcp_relay,
-                     "Refuse TCP relayed addresses (RFC 6062 allocations)."));
+                     "Refuse TCP relayed addresses (RFC 6062 allocations); the default."));
+    k.push_back(Flag("tcp-relay", 0, &Config::tcp_relay,
+                     "cvrelay: allow TCP relayed addresses (RFC 6062 allocations); off by "
+                     "default, and no-tcp-relay wins."));
+    k.push_back(Value("tls-handshake-timeout", 0, "<seconds>",
+                      SetUint<&Config::tls_handshake_timeout, 1, 300>,
+                      "cvrelay: a TLS or DTLS handshake not done this long after the first "
+                      "packet closes the connection (default 10)."));
+    k.push_back(Value("stream-auth-timeout", 0, "<seconds>",
+                      SetUint<&Config::stream_auth_timeout, 1, 3600>,
+                      "cvrelay: a TCP or TLS connection without an allocation this long after "
+                      "accept is closed (default 30)."));
+    k.push_back(Value("max-unauth-connections-per-ip", 0, "<count>",
+                      SetUint<&Config::max_unauth_connections_per_ip, 0, 1000000>,
+                      "cvrelay: TCP/TLS/DTLS connections per source IP not yet holding an "
+                      "allocation; more are closed at once (default 32; 0 = no cap)."));
     // TLS.
     k.push_back(Value("cert", 0, "<file>", SetPath<&Config::cert>,
                       "Certificate chain, PEM; without it TLS and DTLS are off."));
@@ -1204,13 +1219,12 @@ void ApplyImpliedSettings(Config* config, std::vector<std::string>* warnings) {
         "lt-cred-mech with user), so every allocation will be refused; coturn would run an "
         "open relay here, which cvrelay never does");
   }
-  if (!c.cert.empty() && (!c.no_tls || !c.no_dtls)) {
-    warn(
-        "cert is set, but this version of cvrelay serves TURN over UDP only; no TLS or DTLS "
-        "listener is started");
+  if (c.cert.empty()) {
+    // Without a certificate there is nothing to serve TLS with (coturn looks for a default
+    // file; cvrelay does not guess): TLS and DTLS are off, and asking for nothing is no warning.
+    c.no_tls = true;
+    c.no_dtls = true;
   }
-  c.no_tls = true;
-  c.no_dtls = true;
   if (c.allow_loopback_peers) {
     warn("allow-loopback-peers lets clients reach services on this host; use it only for testing");
   }
@@ -1235,8 +1249,10 @@ std::optional<ConfigError> Validate(const Config& c) {
     return fail("listening-port and tls-listening-port must differ (both are " +
                 std::to_string(c.listening_port) + ")");
   }
-  if (c.no_udp_relay && c.no_tcp_relay) {
-    return fail("no-udp-relay and no-tcp-relay cannot both be set: nothing could be relayed");
+  if (c.no_udp_relay && (c.no_tcp_relay || !c.tcp_relay)) {
+    return fail(
+        "no-udp-relay is set and TCP relaying is off (it needs tcp-relay, without "
+        "no-tcp-relay): nothing could be relayed");
   }
   if (!c.cert.empty() && c.pkey.empty()) {
     return fail("cert is set but pkey is not (pkey may name the same file if it holds both)");

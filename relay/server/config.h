@@ -47,6 +47,13 @@ struct Config {
   uint16_t alt_tls_listening_port = 0;   // alt-tls-listening-port (0 = off)
   bool no_udp = false, no_tcp = false, no_tls = false, no_dtls = false;
   bool no_tcp_relay = false, no_udp_relay = false;
+  bool tcp_relay = false;  // tcp-relay: RFC 6062 allocations are off unless set (no-tcp-relay wins)
+  // Stream safety (docs/tls.md): a TLS or DTLS handshake must finish within
+  // tls-handshake-timeout; a TCP/TLS connection must hold an allocation (or be an RFC 6062 data
+  // connection) within stream-auth-timeout of its accept; at most max-unauth-connections-per-ip
+  // connections per source IP may be in either state at once (0 = no cap).
+  uint32_t tls_handshake_timeout = 10, stream_auth_timeout = 30;
+  uint32_t max_unauth_connections_per_ip = 32;
   // cert, pkey, CA-file, dh-file: a relative path read from a file is made relative to the
   // directory of that file (coturn: "path relative to the configuration file").
   std::string cert, pkey, cipher_list, ca_file, dh_file;

@@ -26,10 +26,14 @@ struct LabelledCounter {
 
 // Why allocations ended. Every reason is always emitted, 0 included, so dashboards have the series.
 constexpr LabelledCounter kEndedReasons[] = {
-    {"client", Counter::kAllocationsDeleted},     {"lifetime", Counter::kAllocationsExpired},
-    {"duration_cap", Counter::kEndedDurationCap}, {"quota", Counter::kEndedQuota},
-    {"revoked", Counter::kEndedRevoked},          {"operator", Counter::kEndedByOperator},
+    {"client", Counter::kAllocationsDeleted},
+    {"lifetime", Counter::kAllocationsExpired},
+    {"duration_cap", Counter::kEndedDurationCap},
+    {"quota", Counter::kEndedQuota},
+    {"revoked", Counter::kEndedRevoked},
+    {"operator", Counter::kEndedByOperator},
     {"shutdown", Counter::kEndedShutdown},
+    {"connection_closed", Counter::kEndedConnectionClosed},
 };
 
 constexpr LabelledCounter kRefusedReasons[] = {
@@ -75,6 +79,26 @@ constexpr LabelledCounter kRequestMethods[] = {
     {"create_permission", Counter::kPermissionRequests},
     {"channel_bind", Counter::kChannelBindRequests},
     {"send_indication", Counter::kSendIndications},
+    {"connect", Counter::kTcpConnectRequests},
+};
+
+// TURN over TCP, TLS and DTLS connections, and RFC 6062 peer connections.
+constexpr LabelledCounter kStreamEvents[] = {
+    {"accepted", Counter::kStreamAccepted},
+    {"refused_unauth_cap", Counter::kStreamRefusedCap},
+    {"handshake_timeout", Counter::kStreamHandshakeTimeouts},
+    {"auth_timeout", Counter::kStreamAuthTimeouts},
+    {"frame_too_large", Counter::kStreamTooLarge},
+    {"invalid_frame", Counter::kStreamInvalid},
+    {"tls_handshake_failed", Counter::kStreamTlsFailed},
+    {"send_overflow", Counter::kStreamOverflow},
+    {"dtls_established", Counter::kDtlsSessions},
+    {"tcp_connect_failed", Counter::kTcpConnectFailed},
+    {"tcp_peer_accepted", Counter::kTcpPeerAccepted},
+    {"tcp_peer_refused", Counter::kTcpPeerRefused},
+    {"tcp_bind_timeout", Counter::kTcpBindTimeouts},
+    {"connection_bind_ok", Counter::kConnectionBindOk},
+    {"connection_bind_failed", Counter::kConnectionBindFailed},
 };
 
 // Every counter with its name, from the X-macro: each "drop_*" counter becomes a reason of
@@ -232,6 +256,10 @@ void AddRequestsAndAuth(const RelayMetrics& m, Exposition& e) {
                  "STUN/TURN requests received, by method (send_indication counts Send "
                  "indications).",
                  "method", kRequestMethods, m);
+
+  e.CounterTable("cvrelay_stream_events_total",
+                 "TCP, TLS and DTLS client connections and RFC 6062 peer connections, by event.",
+                 "event", kStreamEvents, m);
 
   e.Family("cvrelay_stun_binding_requests_total", "STUN Binding requests received.",
            MetricType::Counter);

@@ -211,6 +211,8 @@ bool RelayServer::Start(std::string* error) {
   if (!config_.server_name.empty()) t.software_name = "cvrelay " + config_.server_name;
   t.unauth_rate = config_.unauth_rate;
   t.unauth_burst = config_.unauth_burst;
+  t.udp_relay = !config_.no_udp_relay;
+  t.tcp_relay = config_.tcp_relay && !config_.no_tcp_relay;
   shared_.nonce_lifetime_s = config_.stale_nonce;
   if (getrandom(shared_.nonce_key.data(), shared_.nonce_key.size(), 0) !=
       static_cast<ssize_t>(shared_.nonce_key.size())) {
@@ -233,21 +235,34 @@ bool RelayServer::Start(std::string* error) {
   if (!StartLedger(error)) return false;
 
   // Listening addresses: the configured ones, or every interface address.
-  if (config_.no_udp) {
-    *error = "no-udp leaves nothing to listen on: this version serves TURN over UDP only";
-    return false;
-  }
   std::vector<IpAddress> listen_ips =
       config_.listening_ips.empty() ? net::InterfaceAddresses() : config_.listening_ips;
-  std::vector<uint16_t> ports = {config_.listening_port};
-  if (config_.alt_listening_port != 0) ports.push_back(config_.alt_listening_port);
-  for (const IpAddress& ip : listen_ips) {
-    for (uint16_t port : ports) shared_.listeners.push_back({ip, port});
-  }
-  if (shared_.listeners.empty()) {
+  if (listen_ips.empty()) {
     *error = "no address to listen on (set listening-ip)";
     return false;
   }
+  if (!StartTls(error)) return false;
+  std::vector<uint16_t> ports = {config_.listening_port};
+  if (config_.alt_listening_port != 0) ports.push_back(config_.alt_listening_port);
+  std::vector<uint16_t> tls_ports = {config_.tls_listening_port};
+  if (config_.alt_tls_listening_port != 0) tls_ports.push_back(config_.alt_tls_listening_port);
+  const bool tls = shared_.tls != nullptr && !config_.no_tls;
+  const bool dtls = shared_.tls != nullptr && shared_.tls->dtls() != nullptr && !config_.no_dtls;
+  for (const IpAddress& ip : listen_ips) {
+    for (uint16_t port : ports) {
+      // With no-udp, TCP still pairs with nothing: a port 0 then is the kernel's own pick.
+      if (!config_.no_udp) shared_.listeners.push_back({ip, port});
+      if (!config_.no_tcp) shared_.tcp_listeners.push_back({ip, port});
+    }
+    for (uint16_t port : tls_ports) {
+      if (tls) shared_.tls_listeners.push_back({ip, port});
+      if (dtls) shared_.dtls_listeners.push_back({ip, port});
+    }
+  }
+  shared_.stream_limits = net::StreamLimits{};
+  shared_.handshake_timeout = seconds(config_.tls_handshake_timeout);
+  shared_.auth_timeout = seconds(config_.stream_auth_timeout);
+  shared_.unauth = std::make_unique<net::ConnectionLimit>(config_.max_unauth_connections_per_ip);
 
   // Relay addresses per family, with their advertised (external) form.
   std::vector<IpAddress> self;
@@ -278,10 +293,38 @@ bool RelayServer::Start(std::string* error) {
   // Workers: the first binds (resolving port 0), the others share its exact addresses.
   size_t count = config_.relay_threads > 0 ? static_cast<size_t>(config_.relay_threads)
                                            : std::max(1u, std::thread::hardware_concurrency());
+  // With port 0 the kernel picks UDP's port and TCP must get the same number, which another
+  // program may hold on TCP: the first worker then tries again with a new pick.
+  const bool any_port = config_.listening_port == 0 || config_.tls_listening_port == 0;
   for (size_t i = 0; i < count; ++i) {
     auto worker = std::make_unique<net::Worker>(static_cast<uint32_t>(i), shared_, authenticator);
-    if (!worker->Open(error)) return false;
-    if (i == 0) shared_.listeners = worker->listening_addresses();
+    bool open = worker->Open(error);
+    for (int retry = 0; !open && i == 0 && any_port && errno == EADDRINUSE && retry < 20; ++retry) {
+      worker = std::make_unique<net::Worker>(0, shared_, authenticator);
+      open = worker->Open(error);
+    }
+    if (!open) return false;
+    if (i == 0) {
+      // The others bind exactly what the first one got (port 0 resolved).
+      shared_.listeners = worker->listening_addresses();
+      shared_.tcp_listeners.clear();
+      shared_.tls_listeners.clear();
+      shared_.dtls_listeners.clear();
+      for (const auto& [transport, address] : worker->stream_addresses()) {
+        switch (transport) {
+          case turn::Transport::kTcp:
+            shared_.tcp_listeners.push_back(address);
+            break;
+          case turn::Transport::kTls:
+            shared_.tls_listeners.push_back(address);
+            break;
+          default:
+            shared_.dtls_listeners.push_back(address);
+            break;
+        }
+      }
+    }
+    shared_.workers.push_back(worker.get());
     workers_.push_back(std::move(worker));
   }
   {
@@ -301,6 +344,14 @@ bool RelayServer::Start(std::string* error) {
   for (const SocketAddress& a : shared_.listeners) {
     log::Emit(log::Level::kInfo, "server.listening", "transport=udp address=%s",
               a.ToString().c_str());
+  }
+  for (const auto& [name, list] :
+       {std::pair{"tcp", &shared_.tcp_listeners}, std::pair{"tls", &shared_.tls_listeners},
+        std::pair{"dtls", &shared_.dtls_listeners}}) {
+    for (const SocketAddress& a : *list) {
+      log::Emit(log::Level::kInfo, "server.listening", "transport=%s address=%s", name,
+                a.ToString().c_str());
+    }
   }
   for (const auto* family : {&shared_.relay_v4, &shared_.relay_v6}) {
     for (const net::RelayIp& r : *family) {
@@ -334,6 +385,48 @@ size_t RelayServer::allocation_count() const {
   return n;
 }
 
+net::TlsSettings RelayServer::TlsSettingsOf(const Config& c) {
+  net::TlsSettings t;
+  t.cert = c.cert;
+  t.pkey = c.pkey;
+  t.cipher_list = c.cipher_list;
+  t.ca_file = c.ca_file;
+  t.no_tlsv1 = c.no_tlsv1;
+  t.no_tlsv1_1 = c.no_tlsv1_1;
+  t.no_tlsv1_2 = c.no_tlsv1_2;
+  return t;
+}
+
+bool RelayServer::StartTls(std::string* error) {
+  if (config_.cert.empty() || (config_.no_tls && config_.no_dtls)) return true;
+  std::string why;
+  shared_.tls = net::TlsContexts::Load(TlsSettingsOf(config_), &why);
+  if (!shared_.tls) {
+    *error = "TLS: " + why;
+    return false;
+  }
+  log::Emit(log::Level::kInfo, "server.tls", "%s", shared_.tls->Describe().c_str());
+  if (!config_.no_dtls && shared_.tls->dtls() == nullptr) {
+    log::Emit(log::Level::kWarning, "server.dtls_off", "reason=%s",
+              log::Quote(shared_.tls->dtls_error()).c_str());
+  }
+  return true;
+}
+
+bool RelayServer::ReloadTls(const Config& next, std::string* error) {
+  if (shared_.tls == nullptr) return true;  // TLS was off at start: listeners need a restart
+  std::string why;
+  auto tls = net::TlsContexts::Load(TlsSettingsOf(next), &why);
+  if (!tls) {
+    *error = "TLS: " + why + " (the running certificate stays)";
+    return false;
+  }
+  for (auto& w : workers_) w->SetTls(tls);
+  log::Emit(log::Level::kInfo, "tls.reloaded", "%s", tls->Describe().c_str());
+  shared_.tls = std::move(tls);
+  return true;
+}
+
 bool RelayServer::Reload(std::string* error) {
   Config next = config_;
   if (!config_.config_file.empty()) {
@@ -354,7 +447,15 @@ bool RelayServer::Reload(std::string* error) {
     if (!fresh.plans_file.empty()) next.plans_file = fresh.plans_file;
     // A file that leaves claimless-plan at its default keeps what the command line said.
     if (fresh.claimless_plan != Config{}.claimless_plan) next.claimless_plan = fresh.claimless_plan;
+    // Certificates are renewed in place (certbot): the file's TLS keys take effect too.
+    if (!fresh.cert.empty()) {
+      next.cert = fresh.cert;
+      next.pkey = fresh.pkey;
+    }
+    if (!fresh.cipher_list.empty()) next.cipher_list = fresh.cipher_list;
   }
+  // The certificate and key files are read again even when their names did not change.
+  if (!ReloadTls(next, error)) return false;
   std::shared_ptr<const auth::Authenticator> authenticator;
   if (HasCredentials(next)) {
     authenticator = BuildAuthenticator(next, error);

@@ -87,6 +87,11 @@ class RelayServer final : public ControlBackend, public auth::LedgerCallbacks {
   std::optional<std::vector<T>> AskWorkers(std::function<T(turn::TurnServer&)> task,
                                            Duration timeout);
   bool StartLedger(std::string* error);
+  // Loads cert and pkey into shared_.tls (when TLS or DTLS is on); SIGHUP loads them again and
+  // hands the new contexts to the workers, which keep open connections on the old ones.
+  bool StartTls(std::string* error);
+  bool ReloadTls(const Config& next, std::string* error);
+  static net::TlsSettings TlsSettingsOf(const Config& c);
   bool StartControl(std::string* error);
   // Reloads the authenticator when the secrets or plans file changed on disk (main thread).
   void PollAuthFiles();

@@ -34,6 +34,27 @@ struct ChannelBinding {
   MonoTime expires;
 };
 
+// A TCP connection between a TCP allocation's relayed address and a peer (RFC 6062 §5.2, §5.3),
+// named by the CONNECTION-ID the net layer gave it. Peer connections are few per allocation, so
+// they too live in a small vector.
+struct TcpConnection {
+  enum class State : uint8_t {
+    kConnecting,   // Connect sent, outcome not known yet: the Connect is unanswered
+    kPendingBind,  // up, waiting for the client's ConnectionBind
+    kBound,        // piped to the client data connection `data` by the net layer
+  };
+  uint32_t id = 0;
+  SocketAddress peer;
+  State state = State::kConnecting;
+  // kConnecting: when the Connect is answered 447; kPendingBind: when the connection is closed.
+  MonoTime deadline;
+  // kConnecting: what the delayed Connect response needs.
+  stun::TransactionId transaction{};
+  bool sha256 = false;       // the Connect used MESSAGE-INTEGRITY-SHA256
+  bool fingerprint = false;  // the Connect carried FINGERPRINT
+  FiveTuple data;            // kBound: the client data connection
+};
+
 // A relayed transport address and the socket behind it. An allocation has one per address family
 // it relays (two with ADDITIONAL-ADDRESS-FAMILY).
 struct Relay {
@@ -84,6 +105,8 @@ struct Allocation {
   BandwidthCap cap_to_peer, cap_to_client;
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
+  bool tcp = false;  // an RFC 6062 TCP allocation: relays[] hold listening sockets
+  std::vector<TcpConnection> tcp_connections;
   TrafficCounters traffic;
   std::vector<IpAddress> peers_seen;  // distinct peer IPs permitted (ledger), at most 8
   // activity() at the last checkpoint snapshot, so a checkpoint skips an allocation that has not
@@ -92,7 +115,8 @@ struct Allocation {
   uint64_t checkpointed_activity = 0;
   bool dont_fragment = false;
   bool deleted = false;  // set when removed; its memory lives until the end of the loop iteration
-  // owner = this; at the earliest expiry of the allocation, a permission or a channel.
+  // owner = this; at the earliest expiry of the allocation, a permission, a channel or an unbound
+  // TCP connection.
   TimerNode timer;
 
   const std::string& user() const { return entitlement.user; }
@@ -106,8 +130,10 @@ struct Allocation {
   Permission* FindPermission(const IpAddress& peer, MonoTime now);
   ChannelBinding* FindChannel(uint16_t number, MonoTime now);
   ChannelBinding* FindChannelByPeer(const SocketAddress& peer, MonoTime now);
+  TcpConnection* FindTcpConnection(uint32_t id);
+  TcpConnection* FindTcpConnectionByPeer(const SocketAddress& peer);
   // Drops expired permissions and channels; returns the earliest remaining deadline, including the
-  // allocation's own.
+  // allocation's own and those of unbound TCP connections (which the caller expires).
   MonoTime Sweep(MonoTime now);
 };
 

@@ -53,6 +53,25 @@ namespace cv::turn {
   X(kRateLimitedUser, "allocate_rate_limited_user")     /* 486 */                                 \
   X(kNoRelayPort, "no_relay_port")                      /* 508 */                                 \
   X(kRefusedDraining, "refused_draining")               /* 508 while shutting down */             \
+  /* RFC 6062 TCP allocations. */                                                                 \
+  X(kTcpConnectRequests, "tcp_connect_requests")                                                  \
+  X(kTcpConnectFailed, "tcp_connect_failed") /* 447: not started, failed or timed out */          \
+  X(kTcpPeerAccepted, "tcp_peer_connections_accepted")                                            \
+  X(kTcpPeerRefused, "tcp_peer_connections_refused") /* no permission, policy, or full */         \
+  X(kTcpBindTimeouts, "tcp_bind_timeouts") /* peer connections closed: no ConnectionBind */       \
+  X(kConnectionBindOk, "connection_bind_ok")                                                      \
+  X(kConnectionBindFailed, "connection_bind_failed")               /* 400 or 441 */               \
+  X(kEndedConnectionClosed, "allocations_ended_connection_closed") /* TCP/TLS client left */      \
+  /* TURN over TCP, TLS and DTLS: connections (the net layer counts these). */                    \
+  X(kStreamAccepted, "stream_connections_accepted")                                               \
+  X(kStreamRefusedCap, "stream_refused_unauth_cap")        /* max-unauth-connections-per-ip */    \
+  X(kStreamHandshakeTimeouts, "stream_handshake_timeouts") /* tls-handshake-timeout */            \
+  X(kStreamAuthTimeouts, "stream_auth_timeouts")           /* stream-auth-timeout */              \
+  X(kStreamTooLarge, "stream_closed_frame_too_large")                                             \
+  X(kStreamInvalid, "stream_closed_invalid_frame")                                                \
+  X(kStreamTlsFailed, "stream_tls_handshake_failed")                                              \
+  X(kStreamOverflow, "stream_closed_send_overflow") /* the client did not read its data */        \
+  X(kDtlsSessions, "dtls_sessions_established")                                                   \
   /* Data path. */                                                                                \
   X(kClientToPeerPackets, "client_to_peer_packets")                                               \
   X(kClientToPeerBytes, "client_to_peer_bytes")                                                   \
@@ -68,7 +87,8 @@ namespace cv::turn {
   X(kDropRateLimited, "drop_rate_limited")                                                        \
   X(kDropBandwidth, "drop_bandwidth_cap") /* over the allocation's bandwidth cap */               \
   X(kDropUnexpectedClass, "drop_unexpected_class")                                                \
-  X(kDropSendFailed, "drop_send_failed") /* the kernel refused a datagram */
+  X(kDropSendOnTcpAllocation, "drop_send_on_tcp_allocation") /* RFC 6062: no Send on TCP */       \
+  X(kDropSendFailed, "drop_send_failed")                     /* the kernel refused a datagram */
 
 enum class Counter : uint16_t {
 #define CV_COUNTER_ENUM(id, name) id,

@@ -1,6 +1,7 @@
 #include "relay/turn/turn_server.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <utility>
 
@@ -10,6 +11,17 @@
 
 namespace cv::turn {
 namespace {
+
+// What a nonce is bound to. On UDP the client's address and port: the source of a datagram is
+// all a relay knows of its sender. On TCP and TLS the address only: a completed handshake
+// already proves the address, and RFC 6062 clients open data connections from new ports and
+// authenticate their ConnectionBind with the nonce their control connection got.
+SocketAddress NonceAddress(const FiveTuple& tuple) {
+  if (tuple.transport == Transport::kTcp || tuple.transport == Transport::kTls) {
+    return {tuple.client.ip, 0};
+  }
+  return tuple.client;
+}
 
 using stun::MessageBuilder;
 using stun::MessageClass;
@@ -43,6 +55,7 @@ constexpr uint16_t kKnownAttributes[] = {
     attr::kReservationToken,
     attr::kPriority,
     attr::kUseCandidate,
+    attr::kConnectionId,
 };
 
 bool IsTurnMethod(Method m) {
@@ -51,6 +64,7 @@ bool IsTurnMethod(Method m) {
     case Method::kRefresh:
     case Method::kCreatePermission:
     case Method::kChannelBind:
+    case Method::kConnect:
       return true;
     default:
       return false;
@@ -66,6 +80,8 @@ const char* ReasonPhrase(uint16_t code) {
       {error::kWrongCredentials, "Wrong Credentials"},
       {error::kUnsupportedTransportProtocol, "Unsupported Transport Protocol"},
       {error::kPeerAddressFamilyMismatch, "Peer Address Family Mismatch"},
+      {error::kConnectionAlreadyExists, "Connection Already Exists"},
+      {error::kConnectionTimeoutOrFailure, "Connection Timeout or Failure"},
       {error::kAllocationQuotaReached, "Allocation Quota Reached"},
       {error::kInsufficientCapacity, "Insufficient Capacity"},
   };
@@ -84,6 +100,7 @@ void PutU16(uint8_t* p, uint16_t v) {
 auth::EndReason EndReasonOf(Counter c) {
   switch (c) {
     case Counter::kAllocationsDeleted:
+    case Counter::kEndedConnectionClosed:
       return auth::EndReason::kClient;
     case Counter::kAllocationsExpired:
       return auth::EndReason::kLifetime;
@@ -98,6 +115,16 @@ auth::EndReason EndReasonOf(Counter c) {
     default:
       return auth::EndReason::kShutdown;
   }
+}
+
+bool IsStream(Transport t) { return t == Transport::kTcp || t == Transport::kTls; }
+
+// A transaction id for a server-made indication: any unique value will do.
+stun::TransactionId IndicationId(uint64_t allocation_id, uint64_t seq) {
+  stun::TransactionId id;
+  std::memcpy(id.data(), &allocation_id, 4);
+  std::memcpy(id.data() + 4, &seq, 8);
+  return id;
 }
 
 }  // namespace
@@ -198,11 +225,7 @@ void TurnServer::OnPeerPacket(Allocation* a, const SocketAddress& peer, std::spa
   // RFC 8656 §11.3: a Data indication with XOR-PEER-ADDRESS and DATA, built around the payload.
   uint8_t prefix[64];
   MessageBuilder b(prefix);
-  stun::TransactionId id;
-  uint64_t seq = ++indication_seq_;  // any unique value will do for an indication
-  std::memcpy(id.data(), &a->id, 4);
-  std::memcpy(id.data() + 4, &seq, 8);
-  b.Start(Method::kData, MessageClass::kIndication, id);
+  b.Start(Method::kData, MessageClass::kIndication, IndicationId(a->id, ++indication_seq_));
   b.AddXorAddress(attr::kXorPeerAddress, peer);
   const size_t head = b.size() + 4;  // + DATA attribute header
   const size_t padded = (len + 3) & ~size_t{3};
@@ -237,7 +260,8 @@ void TurnServer::OnTimer(MonoTime now) {
       DeleteAllocation(a, capped ? Counter::kEndedDurationCap : Counter::kAllocationsExpired);
       return;
     }
-    Schedule(a, now);
+    ExpireTcpConnections(a, now);
+    if (!a.deleted) Schedule(a, now);
   });
 }
 
@@ -280,6 +304,10 @@ void TurnServer::HandleRequest(const FiveTuple& tuple, const MessageView& msg, M
     case Method::kAllocate:
       HandleAllocate(tuple, msg, now);
       return;
+    case Method::kConnectionBind:
+      // RFC 6062 §5.4: on a new connection, which holds no allocation of its own.
+      HandleConnectionBind(tuple, msg, now);
+      return;
     default:
       break;
   }
@@ -288,7 +316,8 @@ void TurnServer::HandleRequest(const FiveTuple& tuple, const MessageView& msg, M
     return;
   }
 
-  // Refresh, CreatePermission, ChannelBind: on an existing allocation, with its credentials.
+  // Refresh, CreatePermission, ChannelBind, Connect: on an existing allocation, with its
+  // credentials (RFC 6062 §5.2: a Connect without one → 437 as well).
   auto it = allocations_.find(tuple);
   Allocation* a = it == allocations_.end() ? nullptr : it->second.get();
   AuthResult auth;
@@ -308,6 +337,9 @@ void TurnServer::HandleRequest(const FiveTuple& tuple, const MessageView& msg, M
       return;
     case Method::kChannelBind:
       HandleChannelBind(tuple, msg, *a, auth, now);
+      return;
+    case Method::kConnect:
+      HandleConnect(tuple, msg, *a, auth, now);
       return;
     default:
       return;
@@ -344,21 +376,36 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
     SendError(tuple, msg, error::kAllocationMismatch, &auth, now);
     return;
   }
-  // Step 3: REQUESTED-TRANSPORT must be present; only UDP relaying here.
+  // Step 3: REQUESTED-TRANSPORT must be present: UDP (RFC 8656) or TCP (RFC 6062).
   auto transport = msg.GetRequestedTransport();
   if (!transport) {
     SendError(tuple, msg, error::kBadRequest, &auth, now);
     return;
   }
-  if (*transport != stun::kTransportUdp) {
-    SendError(tuple, msg, error::kUnsupportedTransportProtocol, &auth, now);
-    return;
-  }
-  // Steps 5-7: RESERVATION-TOKEN, EVEN-PORT and the address-family attributes.
   RelayRequest request;
   request.dont_fragment = msg.Find(attr::kDontFragment) != nullptr;
   auto token = msg.FindValue(attr::kReservationToken);
   const bool has_even = msg.Find(attr::kEvenPort) != nullptr;
+  if (*transport == stun::kTransportUdp) {
+    // RFC 6062 §5.1 step 1: UDP forbidden by local policy → 403.
+    if (!config_.udp_relay) {
+      SendError(tuple, msg, error::kForbidden, &auth, now);
+      return;
+    }
+  } else if (*transport == stun::kTransportTcp && config_.tcp_relay) {
+    // RFC 6062 §5.1 step 2: only over a TCP or TLS client connection → else 400; step 3:
+    // DONT-FRAGMENT, EVEN-PORT and RESERVATION-TOKEN have no meaning for TCP → 400.
+    if (!IsStream(tuple.transport) || request.dont_fragment || has_even || token) {
+      SendError(tuple, msg, error::kBadRequest, &auth, now);
+      return;
+    }
+    request.tcp = true;
+  } else {
+    // RFC 6062 §5.1 step 1 (and TCP when tcp-relay is off): any other protocol → 442.
+    SendError(tuple, msg, error::kUnsupportedTransportProtocol, &auth, now);
+    return;
+  }
+  // Steps 5-7: RESERVATION-TOKEN, EVEN-PORT and the address-family attributes.
   const bool has_requested_family = msg.Find(attr::kRequestedAddressFamily) != nullptr;
   const bool has_additional_family = msg.Find(attr::kAdditionalAddressFamily) != nullptr;
   auto even = msg.GetEvenPort();
@@ -445,6 +492,7 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   a.cap_to_peer = BandwidthCap(a.entitlement.bandwidth_kbps);
   a.cap_to_client = BandwidthCap(a.entitlement.bandwidth_kbps);
   a.dont_fragment = request.dont_fragment;
+  a.tcp = request.tcp;
   a.timer.owner = &a;
 
   RelayOpenResult opened = callbacks_.OpenRelays(request, &a);
@@ -482,13 +530,14 @@ void TurnServer::HandleAllocate(const FiveTuple& tuple, const MessageView& msg, 
   FinishAndSend(tuple, msg, b, &auth, now);
   CV_INFO("allocation.created",
           "alloc=%llx user=%s session=%s line=%s plan=%s client=%s transport=%s relay=%s "
-          "lifetime=%u max_duration_s=%u bandwidth_kbps=%u",
+          "relay_transport=%s lifetime=%u max_duration_s=%u bandwidth_kbps=%u",
           static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
           log::Quote(a.entitlement.session).c_str(), log::Quote(a.entitlement.line).c_str(),
           log::Quote(a.entitlement.plan).c_str(), tuple.client.ToString().c_str(),
           TransportName(tuple.transport),
           (a.relays[0].handle != kNoRelay ? a.relays[0] : a.relays[1]).address.ToString().c_str(),
-          lifetime, a.entitlement.max_duration_s, a.entitlement.bandwidth_kbps);
+          a.tcp ? "tcp" : "udp", lifetime, a.entitlement.max_duration_s,
+          a.entitlement.bandwidth_kbps);
 }
 
 void TurnServer::HandleRefresh(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
@@ -568,6 +617,11 @@ void TurnServer::HandleCreatePermission(const FiveTuple& tuple, const MessageVie
 void TurnServer::HandleChannelBind(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
                                    const AuthResult& auth, MonoTime now) {
   counters_.Add(Counter::kChannelBindRequests);
+  // RFC 6062: a TCP allocation relays over peer data connections only; it has no channels.
+  if (a.tcp) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
   // RFC 8656 §12.2.
   auto number = msg.GetChannelNumber();
   auto peer = msg.GetXorAddress(attr::kXorPeerAddress);
@@ -616,6 +670,305 @@ void TurnServer::HandleChannelBind(const FiveTuple& tuple, const MessageView& ms
 }
 
 // ---------------------------------------------------------------------------------------------
+// RFC 6062: TCP allocations
+
+void TurnServer::HandleConnect(const FiveTuple& tuple, const MessageView& msg, Allocation& a,
+                               const AuthResult& auth, MonoTime now) {
+  counters_.Add(Counter::kTcpConnectRequests);
+  // RFC 6062 §5.2. Only a TCP allocation has a relayed address to connect from.
+  if (!a.tcp) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  // No or an invalid XOR-PEER-ADDRESS (a TCP peer needs a port) → 400.
+  auto peer = msg.GetXorAddress(attr::kXorPeerAddress);
+  if (!peer || peer->port == 0) {
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  // Forbidden by local policy → 403 (the same address policy as everywhere); no relay of the
+  // peer's family → 443.
+  if (uint16_t code = PeerError(a, peer->ip); code != 0) {
+    SendError(tuple, msg, code, &auth, now);
+    return;
+  }
+  // A Connect to this peer in progress, or its connection pending or bound → 446. A copy of the
+  // Connect in progress (its transaction id) is left to the answer that is coming.
+  if (const TcpConnection* c = a.FindTcpConnectionByPeer(*peer)) {
+    if (c->state == TcpConnection::State::kConnecting && c->transaction == msg.transaction_id()) {
+      counters_.Add(Counter::kRetransmissions);
+      return;
+    }
+    SendError(tuple, msg, error::kConnectionAlreadyExists, &auth, now);
+    return;
+  }
+  if (a.tcp_connections.size() >= config_.max_tcp_connections) {
+    SendError(tuple, msg, error::kInsufficientCapacity, &auth, now);
+    return;
+  }
+  // RFC 6062 asks for no permission before a Connect and installs none: the peer can only answer
+  // on this connection. Passive connections from the peer still need one (§5.3).
+  const uint32_t id = callbacks_.ConnectPeer(a, *peer);
+  if (id == 0 || tcp_owners_.count(id) != 0) {
+    if (id != 0) {
+      // The net layer reused a live id: an invariant broken below us.
+      assert(false && "ConnectPeer returned a connection id in use");
+      CV_ERROR("tcp.connect_id_reused", "alloc=%llx id=%u", static_cast<unsigned long long>(a.id),
+               id);
+    }
+    counters_.Add(Counter::kTcpConnectFailed);
+    SendError(tuple, msg, error::kConnectionTimeoutOrFailure, &auth, now);
+    return;
+  }
+  // The answer waits for OnPeerConnected or the timeout (RFC 6062 §5.2: at least 30 s).
+  TcpConnection& c = a.tcp_connections.emplace_back();
+  c.id = id;
+  c.peer = *peer;
+  c.state = TcpConnection::State::kConnecting;
+  c.deadline = now + seconds(config_.tcp_connect_timeout_s);
+  c.transaction = msg.transaction_id();
+  c.sha256 = auth.sha256;
+  c.fingerprint = msg.has_fingerprint();
+  tcp_owners_.emplace(id, &a);
+  NotePeer(a, peer->ip);
+  Schedule(a, now);
+  CV_DEBUG("tcp.connect", "alloc=%llx id=%u peer=%s", static_cast<unsigned long long>(a.id), id,
+           peer->ToString().c_str());
+}
+
+void TurnServer::AnswerConnect(Allocation& a, const TcpConnection& c, uint16_t error,
+                               MonoTime now) {
+  MessageBuilder b(out_);
+  b.Start(Method::kConnect,
+          error == 0 ? MessageClass::kSuccessResponse : MessageClass::kErrorResponse,
+          c.transaction);
+  if (error == 0) {
+    // RFC 6062 §5.2: the success response carries the CONNECTION-ID of the peer data connection.
+    b.AddU32(attr::kConnectionId, c.id);
+  } else {
+    counters_.Add(Counter::kErrorResponses);
+    b.AddErrorCode(error, ReasonPhrase(error));
+  }
+  // Signed with the allocation's key, as the Connect was.
+  AuthResult auth;
+  auth.key = a.key;
+  auth.sha256 = c.sha256;
+  FinishAndSend(a.tuple, c.transaction, c.fingerprint, b, &auth, now);
+}
+
+void TurnServer::OnPeerConnected(uint32_t id, bool ok, MonoTime now) {
+  Allocation* a = TcpOwner(id);
+  if (a == nullptr) return;  // timed out, or its allocation ended: already answered or moot
+  TcpConnection* c = a->FindTcpConnection(id);
+  if (c == nullptr || c->state != TcpConnection::State::kConnecting) return;
+  if (!ok) {
+    // RFC 6062 §5.2: the connection attempt failed → 447. The net layer has released the id.
+    counters_.Add(Counter::kTcpConnectFailed);
+    const TcpConnection failed = *c;
+    ForgetTcpConnection(*a, id);
+    AnswerConnect(*a, failed, error::kConnectionTimeoutOrFailure, now);
+    return;
+  }
+  // Now a peer data connection. The client must bind it within the bind timeout (RFC 6062 §5.2,
+  // 30 s) or it is closed.
+  c->state = TcpConnection::State::kPendingBind;
+  c->deadline = now + seconds(config_.tcp_bind_timeout_s);
+  AnswerConnect(*a, *c, 0, now);
+  Schedule(*a, now);
+}
+
+bool TurnServer::OnPeerAccepted(Allocation* a, uint32_t id, const SocketAddress& peer,
+                                MonoTime now) {
+  if (a == nullptr || a->deleted || !a->tcp || id == 0 || tcp_owners_.count(id) != 0) {
+    counters_.Add(Counter::kTcpPeerRefused);
+    return false;
+  }
+  // RFC 6062 §5.3: no permission for the peer's IP → the connection is closed at once. The
+  // address policy applies too, whatever the permissions say.
+  const char* refusal = nullptr;
+  if (PeerError(*a, peer.ip) != 0) {
+    refusal = "policy";
+  } else if (a->FindPermission(peer.ip, now) == nullptr) {
+    refusal = "no_permission";
+  } else if (a->tcp_connections.size() >= config_.max_tcp_connections) {
+    refusal = "full";
+  }
+  if (refusal != nullptr) {
+    counters_.Add(Counter::kTcpPeerRefused);
+    CV_DEBUG("tcp.peer_refused", "alloc=%llx peer=%s reason=%s",
+             static_cast<unsigned long long>(a->id), peer.ToString().c_str(), refusal);
+    return false;
+  }
+  TcpConnection& c = a->tcp_connections.emplace_back();
+  c.id = id;
+  c.peer = peer;
+  c.state = TcpConnection::State::kPendingBind;
+  c.deadline = now + seconds(config_.tcp_bind_timeout_s);  // RFC 6062 §5.3: 30 s to bind
+  tcp_owners_.emplace(id, a);
+  counters_.Add(Counter::kTcpPeerAccepted);
+  // A ConnectionAttempt indication on the control connection, with XOR-PEER-ADDRESS and the
+  // CONNECTION-ID to bind.
+  MessageBuilder b(out_);
+  b.Start(Method::kConnectionAttempt, MessageClass::kIndication,
+          IndicationId(a->id, ++indication_seq_));
+  b.AddXorAddress(attr::kXorPeerAddress, peer);
+  b.AddU32(attr::kConnectionId, id);
+  if (config_.fingerprint) b.AddFingerprint();
+  if (b.ok()) callbacks_.SendToClient(a->tuple, b.Finish());
+  Schedule(*a, now);
+  return true;
+}
+
+void TurnServer::HandleConnectionBind(const FiveTuple& tuple, const MessageView& msg,
+                                      MonoTime now) {
+  // RFC 6062 §5.4: over TCP or TLS only → else 400 (before anything else, and no state).
+  if (!IsStream(tuple.transport)) {
+    counters_.Add(Counter::kConnectionBindFailed);
+    SendError(tuple, msg, error::kBadRequest, nullptr, now);
+    return;
+  }
+  // The owner of the CONNECTION-ID decides whose credentials authenticate the request. The RFC
+  // has the client use the control connection's credentials (§4.3, §4.4) without making the
+  // server check it; this server does: a guessed or leaked connection id must not let another
+  // user take over someone's peer connection. A different USERNAME → 441. Without an owner
+  // (unknown id) the credentials are checked as for a new allocation, and the answer is 400.
+  const std::optional<uint32_t> id = msg.GetU32(attr::kConnectionId);
+  Allocation* owner = id ? TcpOwner(*id) : nullptr;
+  AuthResult auth;
+  if (!Authenticate(tuple, msg, owner, now, &auth)) {
+    if (owner != nullptr && msg.GetString(attr::kUsername) != owner->username) {
+      counters_.Add(Counter::kConnectionBindFailed);  // 441 (or 438 first)
+    }
+    return;
+  }
+  // The CONNECTION-ID must name a connection pending bind (§5.4) → else 400. And the connection
+  // must be a new one: neither a control connection (it has an allocation) nor bound already.
+  TcpConnection* c = owner != nullptr ? owner->FindTcpConnection(*id) : nullptr;
+  const char* refusal = c == nullptr                                    ? "unknown_id"
+                        : c->state == TcpConnection::State::kConnecting ? "not_connected"
+                        : c->state == TcpConnection::State::kBound      ? "bound"
+                        : allocations_.count(tuple) != 0                ? "control_connection"
+                        : data_connections_.count(tuple) != 0           ? "data_connection"
+                                                                        : nullptr;
+  if (refusal != nullptr) {
+    counters_.Add(Counter::kConnectionBindFailed);
+    CV_DEBUG("connection_bind.refused", "client=%s id=%u reason=%s",
+             tuple.client.ToString().c_str(), id.value_or(0), refusal);
+    SendError(tuple, msg, error::kBadRequest, &auth, now);
+    return;
+  }
+  // Success: this connection is now the client data connection of `c`; the net layer pipes
+  // the two from here on.
+  c->state = TcpConnection::State::kBound;
+  c->data = tuple;
+  data_connections_.emplace(tuple, c->id);
+  counters_.Add(Counter::kConnectionBindOk);
+  MessageBuilder b = StartResponse(msg, true);
+  FinishAndSend(tuple, msg, b, &auth, now);
+  CV_DEBUG("connection_bind.ok", "alloc=%llx id=%u client=%s",
+           static_cast<unsigned long long>(owner->id), c->id, tuple.client.ToString().c_str());
+  callbacks_.BindPeerConnection(c->id, tuple);
+}
+
+void TurnServer::OnPeerConnectionClosed(uint32_t id, MonoTime now) {
+  Allocation* a = TcpOwner(id);
+  if (a == nullptr) return;
+  std::optional<TcpConnection> c = ForgetTcpConnection(*a, id);
+  // A Connect still waiting for this connection learns it failed.
+  if (c && c->state == TcpConnection::State::kConnecting) {
+    counters_.Add(Counter::kTcpConnectFailed);
+    AnswerConnect(*a, *c, error::kConnectionTimeoutOrFailure, now);
+  }
+}
+
+void TurnServer::OnTcpRelayed(uint32_t id, size_t bytes, bool to_peer, MonoTime now) {
+  Allocation* a = TcpOwner(id);
+  if (a == nullptr) return;
+  // The bytes have already moved: the bandwidth cap cannot drop part of a TCP stream. Holding a
+  // stream to the cap takes pausing reads in the net layer; here they are only counted.
+  if (to_peer) {
+    Meter(*a, a->traffic.packets_to_peer, a->traffic.bytes_to_peer, Counter::kClientToPeerPackets,
+          Counter::kClientToPeerBytes, bytes, now);
+  } else {
+    Meter(*a, a->traffic.packets_to_client, a->traffic.bytes_to_client,
+          Counter::kPeerToClientPackets, Counter::kPeerToClientBytes, bytes, now);
+  }
+}
+
+void TurnServer::OnClientClosed(const FiveTuple& tuple, MonoTime /*now*/) {
+  if (auto it = allocations_.find(tuple); it != allocations_.end()) {
+    // The control connection: the allocation's 5-tuple is gone, so is the allocation (and with
+    // it every peer connection).
+    Allocation& a = *it->second;
+    CV_INFO("allocation.ended", "alloc=%llx user=%s session=%s reason=connection_closed",
+            static_cast<unsigned long long>(a.id), log::Quote(a.user()).c_str(),
+            log::Quote(a.entitlement.session).c_str());
+    DeleteAllocation(a, Counter::kEndedConnectionClosed);
+    return;
+  }
+  auto it = data_connections_.find(tuple);
+  if (it == data_connections_.end()) return;
+  // A client data connection: its peer connection goes with it.
+  const uint32_t id = it->second;
+  if (Allocation* a = TcpOwner(id)) ForgetTcpConnection(*a, id);
+  data_connections_.erase(tuple);
+  callbacks_.ClosePeerConnection(id);
+}
+
+bool TurnServer::IsAuthenticated(const FiveTuple& tuple) const {
+  return allocations_.count(tuple) != 0 || data_connections_.count(tuple) != 0;
+}
+
+Allocation* TurnServer::TcpOwner(uint32_t id) const {
+  auto it = tcp_owners_.find(id);
+  return it == tcp_owners_.end() ? nullptr : it->second;
+}
+
+std::optional<TcpConnection> TurnServer::ForgetTcpConnection(Allocation& a, uint32_t id) {
+  tcp_owners_.erase(id);
+  auto it = std::find_if(a.tcp_connections.begin(), a.tcp_connections.end(),
+                         [id](const TcpConnection& c) { return c.id == id; });
+  if (it == a.tcp_connections.end()) return std::nullopt;
+  TcpConnection c = *it;
+  a.tcp_connections.erase(it);
+  if (c.state == TcpConnection::State::kBound) data_connections_.erase(c.data);
+  return c;
+}
+
+void TurnServer::ExpireTcpConnections(Allocation& a, MonoTime now) {
+  // Few connections per allocation, and only when the allocation's timer fires: a scan will do.
+  std::vector<TcpConnection> due;
+  for (const TcpConnection& c : a.tcp_connections) {
+    if (c.state != TcpConnection::State::kBound && c.deadline <= now) due.push_back(c);
+  }
+  for (const TcpConnection& c : due) ForgetTcpConnection(a, c.id);
+  for (const TcpConnection& c : due) {
+    if (c.state == TcpConnection::State::kConnecting) {
+      // RFC 6062 §5.2: the connection attempt timed out → 447.
+      counters_.Add(Counter::kTcpConnectFailed);
+      AnswerConnect(a, c, error::kConnectionTimeoutOrFailure, now);
+    } else {
+      // RFC 6062 §5.2/§5.3: no ConnectionBind in time → the peer data connection is closed.
+      counters_.Add(Counter::kTcpBindTimeouts);
+      CV_DEBUG("tcp.bind_timeout", "alloc=%llx id=%u peer=%s",
+               static_cast<unsigned long long>(a.id), c.id, c.peer.ToString().c_str());
+    }
+    callbacks_.ClosePeerConnection(c.id);
+  }
+}
+
+void TurnServer::CloseTcpConnections(Allocation& a) {
+  // Forgotten first, so whatever the net layer reports about them afterwards is ignored.
+  std::vector<TcpConnection> all = std::move(a.tcp_connections);
+  a.tcp_connections.clear();
+  for (const TcpConnection& c : all) {
+    tcp_owners_.erase(c.id);
+    if (c.state == TcpConnection::State::kBound) data_connections_.erase(c.data);
+  }
+  for (const TcpConnection& c : all) callbacks_.ClosePeerConnection(c.id);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Data from the client
 
 void TurnServer::HandleSend(const FiveTuple& tuple, const MessageView& msg, MonoTime now) {
@@ -632,6 +985,11 @@ void TurnServer::HandleSend(const FiveTuple& tuple, const MessageView& msg, Mono
     return;
   }
   Allocation& a = *it->second;
+  if (a.tcp) {
+    // RFC 6062: data to a TCP allocation's peers goes over a data connection, never in Send.
+    counters_.Add(Counter::kDropSendOnTcpAllocation);
+    return;
+  }
   auto peer = msg.GetXorAddress(attr::kXorPeerAddress);
   auto data = msg.FindValue(attr::kData);
   if (!peer || !data) {
@@ -702,7 +1060,7 @@ bool TurnServer::Authenticate(const FiveTuple& tuple, const MessageView& msg,
     return false;
   }
   const int64_t unix_now = clock_.UnixNow();
-  switch (nonces_.Verify(*nonce, tuple.client, unix_now)) {
+  switch (nonces_.Verify(*nonce, NonceAddress(tuple), unix_now)) {
     case NonceCheck::kValid:
       break;
     case NonceCheck::kStale:
@@ -840,6 +1198,12 @@ MessageBuilder TurnServer::StartResponse(const MessageView& req, bool success) {
 
 void TurnServer::FinishAndSend(const FiveTuple& tuple, const MessageView& req, MessageBuilder& b,
                                const AuthResult* auth, MonoTime now) {
+  FinishAndSend(tuple, req.transaction_id(), req.has_fingerprint(), b, auth, now);
+}
+
+void TurnServer::FinishAndSend(const FiveTuple& tuple, const stun::TransactionId& id,
+                               bool fingerprint, MessageBuilder& b, const AuthResult* auth,
+                               MonoTime now) {
   if (auth != nullptr) {
     if (config_.software) b.AddString(attr::kSoftware, config_.software_name);
     if (auth->sha256) {
@@ -848,13 +1212,13 @@ void TurnServer::FinishAndSend(const FiveTuple& tuple, const MessageView& req, M
       b.AddMessageIntegrity(auth->key.bytes);
     }
   }
-  if (req.has_fingerprint() || config_.fingerprint) b.AddFingerprint();
+  if (fingerprint || config_.fingerprint) b.AddFingerprint();
   if (!b.ok()) {
-    CV_ERROR("response.overflow", "method=%u", static_cast<unsigned>(req.method()));
+    CV_ERROR("response.overflow", "client=%s", tuple.client.ToString().c_str());
     return;
   }
   auto bytes = b.Finish();
-  if (auth != nullptr) transactions_.Store(tuple, req.transaction_id(), bytes, now);
+  if (auth != nullptr) transactions_.Store(tuple, id, bytes, now);
   callbacks_.SendToClient(tuple, bytes);
 }
 
@@ -875,7 +1239,7 @@ void TurnServer::SendChallenge(const FiveTuple& tuple, const MessageView& req, u
   counters_.Add(Counter::kErrorResponses);
   const auth::Authenticator* authenticator = authenticator_.get();
   std::string_view realm = authenticator != nullptr ? authenticator->realm() : std::string_view();
-  auto nonce = nonces_.Make(tuple.client, clock_.UnixNow());
+  auto nonce = nonces_.Make(NonceAddress(tuple), clock_.UnixNow());
   MessageBuilder b = StartResponse(req, false);
   b.AddErrorCode(code, "");
   b.AddString(attr::kRealm, realm);
@@ -1042,6 +1406,7 @@ void TurnServer::DeleteAllocation(Allocation& a, Counter reason) {
   auto it = allocations_.find(a.tuple);
   if (it == allocations_.end() || it->second.get() != &a) return;
   timers_.Cancel(&a.timer);
+  CloseTcpConnections(a);
   callbacks_.CloseRelays(a);
   for (Relay& r : a.relays) r.handle = kNoRelay;
   a.deleted = true;
@@ -1076,12 +1441,17 @@ bool TurnServer::Admit(Allocation& a, BandwidthCap& cap, uint64_t& packets, uint
     counters_.Add(Counter::kDropBandwidth);
     return false;
   }
+  Meter(a, packets, total, packets_counter, bytes_counter, bytes, now);
+  return true;
+}
+
+void TurnServer::Meter(Allocation& a, uint64_t& packets, uint64_t& total, Counter packets_counter,
+                       Counter bytes_counter, size_t bytes, MonoTime now) {
   packets++;
   total += bytes;
   a.traffic.Touch(now);
   counters_.Add(packets_counter);
   counters_.Add(bytes_counter, bytes);
-  return true;
 }
 
 bool TurnServer::PeerAllowed(const IpAddress& peer) {

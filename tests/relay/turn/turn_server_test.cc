@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -105,6 +106,24 @@ class FakeNet final : public TurnCallbacks {
     }
     --open;
   }
+  uint32_t ConnectPeer(Allocation& a, const SocketAddress& peer) override {
+    connects.push_back({&a, peer});
+    return refuse_connect ? 0 : next_connection_id++;
+  }
+  void BindPeerConnection(uint32_t id, const FiveTuple& data) override {
+    binds.push_back({id, data});
+  }
+  void ClosePeerConnection(uint32_t id) override { closed_connections.push_back(id); }
+
+  struct ConnectCall {
+    Allocation* allocation;
+    SocketAddress peer;
+  };
+  std::vector<ConnectCall> connects;
+  std::vector<std::pair<uint32_t, FiveTuple>> binds;
+  std::vector<uint32_t> closed_connections;
+  bool refuse_connect = false;
+  uint32_t next_connection_id = 0x01000001;  // worker 1's
 
   std::vector<Sent> to_client;
   std::vector<PeerSent> to_peer;
@@ -1424,6 +1443,637 @@ TEST_F(TurnServerMeteringTest, PlanStatsCountCreationsAndEndedTrafficByPlanAndTr
   EXPECT_EQ(it->second.created, 1u);
   EXPECT_EQ(it->second.ended.bytes_to_peer, 300u);
   EXPECT_EQ(it->second.ended.packets_to_peer, 3u);
+}
+
+// --- RFC 6062: TCP allocations, peer connections, and stream-connection lifetime --------------
+
+class TurnServerTcpTest : public TurnServerTest {
+ protected:
+  TurnServerTcpTest() {
+    config_.tcp_relay = true;
+    Rebuild();
+    server_->SetUsageSink(&usage_, {"node-a", "00000000000000aa"});
+  }
+  ~TurnServerTcpTest() override { server_.reset(); }  // its last records need usage_
+
+  // A client connection over a stream transport; each port is its own connection.
+  FiveTuple StreamClient(uint16_t port = 40000, Transport transport = Transport::kTcp) {
+    FiveTuple c = Client(port);
+    c.transport = transport;
+    c.socket_id = port;
+    return c;
+  }
+
+  template <typename F>
+  Response AllocateTransport(const FiveTuple& c, uint8_t protocol, F extra) {
+    Challenge(c);
+    return Exchange(c, Request(
+                           Method::kAllocate,
+                           [&](MessageBuilder& b) {
+                             b.AddRequestedTransport(protocol);
+                             extra(b);
+                           },
+                           "alice", "secret"));
+  }
+  Response AllocateTransport(const FiveTuple& c, uint8_t protocol) {
+    return AllocateTransport(c, protocol, [](MessageBuilder&) {});
+  }
+
+  // A TCP allocation on a new control connection.
+  FiveTuple TcpAllocated(uint16_t port = 40000, Transport transport = Transport::kTcp) {
+    FiveTuple c = StreamClient(port, transport);
+    Response r = AllocateTransport(c, stun::kTransportTcp);
+    EXPECT_TRUE(r.success()) << "error " << r.error();
+    return c;
+  }
+
+  std::vector<uint8_t> ConnectRequest(const std::string& peer, stun::TransactionId id = {}) {
+    auto addr = *SocketAddress::Parse(peer);
+    return Request(
+        Method::kConnect, [&](MessageBuilder& b) { b.AddXorAddress(attr::kXorPeerAddress, addr); },
+        "alice", "secret", id);
+  }
+
+  // Sends a Connect that the server accepts to try: no answer yet. Returns its transaction id.
+  stun::TransactionId StartConnect(const FiveTuple& c, const std::string& peer) {
+    Challenge(c);
+    const size_t answers = net_.to_client.size();
+    stun::TransactionId id = NewId();
+    server_->OnClientPacket(c, ConnectRequest(peer, id), clock_.Now());
+    EXPECT_EQ(net_.to_client.size(), answers) << "a Connect is answered once its outcome is known";
+    return id;
+  }
+
+  // Connect to `peer`, connected: returns the connection id, pending bind.
+  uint32_t Connected(const FiveTuple& c, const std::string& peer) {
+    StartConnect(c, peer);
+    const uint32_t id = net_.next_connection_id - 1;
+    server_->OnPeerConnected(id, true, clock_.Now());
+    return id;
+  }
+
+  Response ConnectionBind(const FiveTuple& data, uint32_t id, const std::string& user = "alice",
+                          const std::string& password = "secret") {
+    Challenge(data);
+    return Exchange(
+        data, Request(
+                  Method::kConnectionBind,
+                  [&](MessageBuilder& b) { b.AddU32(attr::kConnectionId, id); }, user, password));
+  }
+
+  // The last message the server sent to a client.
+  Response LastToClient() {
+    Response r;
+    if (net_.to_client.empty()) return r;
+    r.bytes = net_.to_client.back().data;
+    EXPECT_EQ(MessageView::Parse(r.bytes, &r.view), stun::ParseError::kOk);
+    return r;
+  }
+
+  // A peer connection accepted on the allocation of control connection `c`.
+  bool PeerConnects(const FiveTuple& c, uint32_t id, const std::string& peer) {
+    auto* a = const_cast<Allocation*>(server_->FindAllocation(c));
+    return server_->OnPeerAccepted(a, id, *SocketAddress::Parse(peer), clock_.Now());
+  }
+
+  static std::vector<uint8_t> Key(const std::string& user, const std::string& password) {
+    auto key = stun::LongTermKeyMd5(user, kRealm, password);
+    return {key.begin(), key.end()};
+  }
+
+  FakeUsage usage_;
+};
+
+// Allocate.
+
+TEST_F(TurnServerTcpTest, TcpAllocateGets442WhenTcpRelayIsOff) {
+  config_.tcp_relay = false;
+  Rebuild();
+  EXPECT_EQ(AllocateTransport(StreamClient(1), stun::kTransportTcp).error(), 442);
+  EXPECT_EQ(AllocateTransport(Client(2), stun::kTransportTcp).error(), 442);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+}
+
+TEST_F(TurnServerTcpTest, TcpAllocateOverUdpOrDtlsGets400) {
+  // RFC 6062 §5.1 step 2: the client connection must be TCP or TLS.
+  EXPECT_EQ(AllocateTransport(Client(1), stun::kTransportTcp).error(), 400);
+  EXPECT_EQ(AllocateTransport(StreamClient(2, Transport::kDtls), stun::kTransportTcp).error(), 400);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+}
+
+TEST_F(TurnServerTcpTest, TcpAllocateOverTcpAndTlsGetsATcpRelay) {
+  for (Transport t : {Transport::kTcp, Transport::kTls}) {
+    const uint16_t port = t == Transport::kTcp ? 1 : 2;
+    Response r = AllocateTransport(StreamClient(port, t), stun::kTransportTcp);
+    ASSERT_TRUE(r.success()) << "error " << r.error();
+    EXPECT_TRUE(r.view.GetXorAddress(attr::kXorRelayedAddress).has_value());
+    EXPECT_EQ(r.view.Find(attr::kReservationToken), nullptr);
+    EXPECT_TRUE(net_.last_request.tcp);
+    const Allocation* a = server_->FindAllocation(StreamClient(port, t));
+    ASSERT_NE(a, nullptr);
+    EXPECT_TRUE(a->tcp);
+    EXPECT_NE(a->relays[0].handle, kNoRelay) << "the listening socket, as for UDP";
+  }
+}
+
+TEST_F(TurnServerTcpTest, TcpAllocateWithDontFragmentEvenPortOrReservationTokenGets400) {
+  // RFC 6062 §5.1 step 3.
+  FiveTuple c = StreamClient();
+  EXPECT_EQ(AllocateTransport(c, stun::kTransportTcp,
+                              [](MessageBuilder& b) { b.AddFlag(attr::kDontFragment); })
+                .error(),
+            400);
+  EXPECT_EQ(
+      AllocateTransport(c, stun::kTransportTcp, [](MessageBuilder& b) { b.AddEvenPort(false); })
+          .error(),
+      400);
+  EXPECT_EQ(AllocateTransport(c, stun::kTransportTcp,
+                              [](MessageBuilder& b) {
+                                uint8_t token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+                                b.AddBytes(attr::kReservationToken, {token, 8});
+                              })
+                .error(),
+            400);
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+}
+
+TEST_F(TurnServerTcpTest, UdpAllocateIsForbiddenWhenUdpRelayIsOff) {
+  // RFC 6062 §5.1 step 1: UDP forbidden by local policy → 403.
+  config_.udp_relay = false;
+  Rebuild();
+  EXPECT_EQ(AllocateTransport(StreamClient(1), stun::kTransportUdp).error(), 403);
+  EXPECT_EQ(AllocateTransport(Client(2), stun::kTransportUdp).error(), 403);
+  EXPECT_TRUE(AllocateTransport(StreamClient(3), stun::kTransportTcp).success());
+}
+
+TEST_F(TurnServerTcpTest, UdpAllocateOverTcpOrTlsGetsAUdpRelay) {
+  for (Transport t : {Transport::kTcp, Transport::kTls}) {
+    FiveTuple c = StreamClient(t == Transport::kTcp ? 1 : 2, t);
+    ASSERT_TRUE(AllocateTransport(c, stun::kTransportUdp).success());
+    EXPECT_FALSE(net_.last_request.tcp);
+    EXPECT_FALSE(server_->FindAllocation(c)->tcp);
+  }
+}
+
+// ChannelBind, Send and CreatePermission on a TCP allocation.
+
+TEST_F(TurnServerTcpTest, ChannelBindOnTcpAllocationGets400AndSendIsDropped) {
+  FiveTuple c = TcpAllocated();
+  Challenge(c);
+  EXPECT_EQ(ChannelBind(c, 0x4000, "8.8.8.8:3478").error(), 400);
+  ASSERT_TRUE(CreatePermission(c, "8.8.8.8:3478").success()) << "permissions work as for UDP";
+  std::vector<uint8_t> buf(200);
+  MessageBuilder b(buf);
+  b.Start(Method::kSend, MessageClass::kIndication, NewId());
+  b.AddXorAddress(attr::kXorPeerAddress, *SocketAddress::Parse("8.8.8.8:3478"));
+  uint8_t payload[4] = {1, 2, 3, 4};
+  b.AddBytes(attr::kData, {payload, 4});
+  server_->OnClientPacket(c, b.Finish(), clock_.Now());
+  EXPECT_TRUE(net_.to_peer.empty());
+  EXPECT_EQ(Count(Counter::kDropSendOnTcpAllocation), 1u);
+}
+
+TEST_F(TurnServerTcpTest, CreatePermissionToPrivatePeerGets403OnTcpAllocation) {
+  FiveTuple c = TcpAllocated();
+  Challenge(c);
+  EXPECT_EQ(CreatePermission(c, "10.0.0.1:80").error(), 403);
+}
+
+// Connect (RFC 6062 §5.2).
+
+TEST_F(TurnServerTcpTest, ConnectSuccessAnswersWithConnectionIdUnderTheConnectsTransaction) {
+  FiveTuple c = TcpAllocated();
+  stun::TransactionId txn = StartConnect(c, "8.8.8.8:443");
+  ASSERT_EQ(net_.connects.size(), 1u);
+  EXPECT_EQ(net_.connects[0].allocation, server_->FindAllocation(c));
+  EXPECT_EQ(net_.connects[0].peer, *SocketAddress::Parse("8.8.8.8:443"));
+  EXPECT_EQ(Count(Counter::kTcpConnectRequests), 1u);
+
+  const uint32_t id = net_.next_connection_id - 1;
+  clock_.Advance(seconds(2));
+  server_->OnPeerConnected(id, true, clock_.Now());
+  ASSERT_EQ(net_.to_client.back().tuple, c) << "on the control connection";
+  Response r = LastToClient();
+  EXPECT_TRUE(r.success());
+  EXPECT_EQ(r.view.method(), Method::kConnect);
+  EXPECT_EQ(r.view.transaction_id(), txn);
+  EXPECT_EQ(r.view.GetU32(attr::kConnectionId), id);
+  EXPECT_TRUE(r.view.VerifyIntegrity(Key("alice", "secret")));
+  EXPECT_TRUE(net_.closed_connections.empty());
+}
+
+TEST_F(TurnServerTcpTest, ConnectAnswerUsesSha256IntegrityWhenTheConnectDid) {
+  FiveTuple c = TcpAllocated();
+  Challenge(c);
+  stun::TransactionId txn = NewId();
+  auto peer = *SocketAddress::Parse("8.8.8.8:443");
+  server_->OnClientPacket(
+      c,
+      Request(
+          Method::kConnect,
+          [&](MessageBuilder& b) { b.AddXorAddress(attr::kXorPeerAddress, peer); }, "alice",
+          "secret", txn, /*sha256=*/true),
+      clock_.Now());
+  server_->OnPeerConnected(net_.next_connection_id - 1, true, clock_.Now());
+  Response r = LastToClient();
+  EXPECT_TRUE(r.success());
+  EXPECT_TRUE(r.view.has_message_integrity_sha256());
+  EXPECT_TRUE(r.view.VerifyIntegrity(Key("alice", "secret")));
+}
+
+TEST_F(TurnServerTcpTest, ConnectFailureGets447) {
+  FiveTuple c = TcpAllocated();
+  stun::TransactionId txn = StartConnect(c, "8.8.8.8:443");
+  const uint32_t id = net_.next_connection_id - 1;
+  server_->OnPeerConnected(id, false, clock_.Now());
+  Response r = LastToClient();
+  EXPECT_EQ(r.error(), 447);
+  EXPECT_EQ(r.view.transaction_id(), txn);
+  EXPECT_TRUE(r.view.VerifyIntegrity(Key("alice", "secret")));
+  EXPECT_EQ(Count(Counter::kTcpConnectFailed), 1u);
+  // The id is forgotten: a late report is ignored, and the peer can be tried again.
+  const size_t answers = net_.to_client.size();
+  server_->OnPeerConnected(id, true, clock_.Now());
+  EXPECT_EQ(net_.to_client.size(), answers);
+  StartConnect(c, "8.8.8.8:443");
+  EXPECT_EQ(net_.connects.size(), 2u);
+}
+
+TEST_F(TurnServerTcpTest, ConnectThatNeverCompletesGets447AfterTheTimeout) {
+  FiveTuple c = TcpAllocated();
+  stun::TransactionId txn = StartConnect(c, "8.8.8.8:443");
+  const uint32_t id = net_.next_connection_id - 1;
+  const size_t answers = net_.to_client.size();
+  clock_.Advance(seconds(29));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(net_.to_client.size(), answers) << "RFC 6062 §5.2: at least 30 s";
+  clock_.Advance(seconds(2));
+  server_->OnTimer(clock_.Now());
+  ASSERT_EQ(net_.to_client.size(), answers + 1);
+  Response r = LastToClient();
+  EXPECT_EQ(r.error(), 447);
+  EXPECT_EQ(r.view.transaction_id(), txn);
+  EXPECT_EQ(net_.closed_connections, std::vector<uint32_t>{id}) << "the attempt is abandoned";
+  server_->OnPeerConnected(id, true, clock_.Now());
+  EXPECT_EQ(net_.to_client.size(), answers + 1) << "a late success is ignored";
+  EXPECT_NE(server_->FindAllocation(c), nullptr);
+}
+
+TEST_F(TurnServerTcpTest, SecondConnectToTheSamePeerGets446) {
+  FiveTuple c = TcpAllocated();
+  StartConnect(c, "8.8.8.8:443");
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("8.8.8.8:443")).error(), 446) << "in progress";
+  server_->OnPeerConnected(net_.next_connection_id - 1, true, clock_.Now());
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("8.8.8.8:443")).error(), 446) << "pending bind";
+  EXPECT_EQ(net_.connects.size(), 1u);
+  StartConnect(c, "8.8.8.8:444");  // another port is another peer
+  EXPECT_EQ(net_.connects.size(), 2u);
+}
+
+TEST_F(TurnServerTcpTest, ConnectToAPeerThePolicyDeniesGets403) {
+  FiveTuple c = TcpAllocated();
+  for (const char* peer :
+       {"10.0.0.1:80", "127.0.0.1:22", "169.254.169.254:80", "[::ffff:10.0.0.1]:80"}) {
+    Challenge(c);
+    EXPECT_EQ(Exchange(c, ConnectRequest(peer)).error(), 403) << peer;
+  }
+  EXPECT_TRUE(net_.connects.empty());
+}
+
+TEST_F(TurnServerTcpTest, ConnectRefusals) {
+  FiveTuple udp = StreamClient(1);
+  ASSERT_TRUE(AllocateTransport(udp, stun::kTransportUdp).success());
+  Challenge(udp);
+  EXPECT_EQ(Exchange(udp, ConnectRequest("8.8.8.8:443")).error(), 400) << "not a TCP allocation";
+
+  FiveTuple none = StreamClient(2);
+  Challenge(none);
+  EXPECT_EQ(Exchange(none, ConnectRequest("8.8.8.8:443")).error(), 437) << "no allocation";
+
+  FiveTuple c = TcpAllocated(3);
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, Request(
+                            Method::kConnect, [](MessageBuilder&) {}, "alice", "secret"))
+                .error(),
+            400)
+      << "no XOR-PEER-ADDRESS";
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("8.8.8.8:0")).error(), 400) << "no port";
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("[2001:4860::8888]:443")).error(), 443);
+
+  net_.refuse_connect = true;
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("8.8.8.8:443")).error(), 447) << "none could be started";
+  EXPECT_EQ(Count(Counter::kTcpConnectFailed), 1u);
+}
+
+TEST_F(TurnServerTcpTest, ConnectBeyondMaxTcpConnectionsGets508) {
+  config_.max_tcp_connections = 2;
+  Rebuild();
+  server_->SetUsageSink(&usage_, {"node-a", "00000000000000aa"});
+  FiveTuple c = TcpAllocated();
+  StartConnect(c, "8.8.8.8:1");
+  StartConnect(c, "8.8.8.8:2");
+  Challenge(c);
+  EXPECT_EQ(Exchange(c, ConnectRequest("8.8.8.8:3")).error(), 508);
+  EXPECT_FALSE(PeerConnects(c, 0x02000001, "8.8.8.8:4")) << "passive ones count too";
+}
+
+// ConnectionBind (RFC 6062 §5.4).
+
+TEST_F(TurnServerTcpTest, ConnectionBindOnANewConnectionBindsThePeerConnection) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  EXPECT_FALSE(server_->IsAuthenticated(data));
+  Response r = ConnectionBind(data, id);
+  ASSERT_TRUE(r.success()) << "error " << r.error();
+  EXPECT_EQ(net_.to_client.back().tuple, data) << "answered on the data connection";
+  EXPECT_TRUE(r.view.VerifyIntegrity(Key("alice", "secret")));
+  ASSERT_EQ(net_.binds.size(), 1u);
+  EXPECT_EQ(net_.binds[0].first, id);
+  EXPECT_EQ(net_.binds[0].second, data);
+  EXPECT_TRUE(server_->IsAuthenticated(data));
+  EXPECT_EQ(Count(Counter::kConnectionBindOk), 1u);
+  // Bound connections have no deadline.
+  clock_.Advance(seconds(120));
+  server_->OnTimer(clock_.Now());
+  EXPECT_TRUE(net_.closed_connections.empty());
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindOverTlsWorksToo) {
+  FiveTuple c = TcpAllocated(1, Transport::kTls);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  EXPECT_TRUE(ConnectionBind(StreamClient(2, Transport::kTls), id).success());
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindWithAnotherUsersCredentialsGets441) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  EXPECT_EQ(ConnectionBind(data, id, "bob", "hunter2").error(), 441);
+  EXPECT_TRUE(net_.binds.empty());
+  EXPECT_FALSE(server_->IsAuthenticated(data));
+  EXPECT_EQ(Count(Counter::kConnectionBindFailed), 1u);
+  EXPECT_TRUE(ConnectionBind(data, id).success()) << "still pending for its owner";
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindWithAWrongPasswordIsChallenged) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  EXPECT_EQ(ConnectionBind(StreamClient(2), id, "alice", "wrong").error(), 401);
+  EXPECT_TRUE(net_.binds.empty());
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindWithUnknownOrMissingIdGets400) {
+  TcpAllocated(1);
+  FiveTuple data = StreamClient(2);
+  EXPECT_EQ(ConnectionBind(data, 0x7777).error(), 400);
+  Challenge(data);
+  EXPECT_EQ(Exchange(data, Request(
+                               Method::kConnectionBind, [](MessageBuilder&) {}, "alice", "secret"))
+                .error(),
+            400);
+  EXPECT_TRUE(net_.binds.empty());
+  EXPECT_EQ(Count(Counter::kConnectionBindFailed), 2u);
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindWithoutCredentialsIsChallenged) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  Response r = Exchange(StreamClient(2), Request(Method::kConnectionBind, [&](MessageBuilder& b) {
+                          b.AddU32(attr::kConnectionId, id);
+                        }));
+  EXPECT_EQ(r.error(), 401);
+  EXPECT_TRUE(r.view.GetString(attr::kNonce).has_value());
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindOverUdpGets400) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  EXPECT_EQ(ConnectionBind(Client(2), id).error(), 400);
+  EXPECT_EQ(ConnectionBind(StreamClient(3, Transport::kDtls), id).error(), 400);
+  EXPECT_TRUE(net_.binds.empty());
+}
+
+TEST_F(TurnServerTcpTest, SecondConnectionBindForTheSameConnectionGets400) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  ASSERT_TRUE(ConnectionBind(StreamClient(2), id).success());
+  EXPECT_EQ(ConnectionBind(StreamClient(3), id).error(), 400);
+  EXPECT_EQ(net_.binds.size(), 1u);
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindOnTheControlConnectionGets400) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  EXPECT_EQ(ConnectionBind(c, id).error(), 400);
+  EXPECT_TRUE(net_.binds.empty());
+  EXPECT_NE(server_->FindAllocation(c), nullptr);
+}
+
+TEST_F(TurnServerTcpTest, ConnectionBindBeforeTheConnectSucceedsGets400) {
+  FiveTuple c = TcpAllocated(1);
+  StartConnect(c, "8.8.8.8:443");
+  EXPECT_EQ(ConnectionBind(StreamClient(2), net_.next_connection_id - 1).error(), 400);
+}
+
+TEST_F(TurnServerTcpTest, UnboundPeerConnectionIsClosedAfterTheBindTimeout) {
+  FiveTuple c = TcpAllocated(1);
+  Challenge(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.4.4:1").success());
+  const uint32_t active = Connected(c, "8.8.8.8:443");
+  ASSERT_TRUE(PeerConnects(c, 0x02000001, "8.8.4.4:5555"));
+  clock_.Advance(seconds(29));
+  server_->OnTimer(clock_.Now());
+  EXPECT_TRUE(net_.closed_connections.empty());
+  clock_.Advance(seconds(2));
+  server_->OnTimer(clock_.Now());
+  EXPECT_EQ(net_.closed_connections, (std::vector<uint32_t>{active, 0x02000001}));
+  EXPECT_EQ(Count(Counter::kTcpBindTimeouts), 2u);
+  EXPECT_EQ(ConnectionBind(StreamClient(2), active).error(), 400) << "too late";
+  EXPECT_NE(server_->FindAllocation(c), nullptr) << "the allocation lives on";
+}
+
+// Passive open (RFC 6062 §5.3).
+
+TEST_F(TurnServerTcpTest, PeerWithPermissionGetsAConnectionAttemptIndication) {
+  FiveTuple c = TcpAllocated(1);
+  Challenge(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.4.4:1").success());
+  ASSERT_TRUE(PeerConnects(c, 0x02000001, "8.8.4.4:5555"));
+  EXPECT_EQ(net_.to_client.back().tuple, c);
+  Response r = LastToClient();
+  EXPECT_EQ(r.view.message_class(), MessageClass::kIndication);
+  EXPECT_EQ(r.view.method(), Method::kConnectionAttempt);
+  EXPECT_EQ(r.view.GetXorAddress(attr::kXorPeerAddress), SocketAddress::Parse("8.8.4.4:5555"));
+  EXPECT_EQ(r.view.GetU32(attr::kConnectionId), 0x02000001u);
+  EXPECT_EQ(Count(Counter::kTcpPeerAccepted), 1u);
+
+  FiveTuple data = StreamClient(2);
+  ASSERT_TRUE(ConnectionBind(data, 0x02000001).success());
+  ASSERT_EQ(net_.binds.size(), 1u);
+  EXPECT_EQ(net_.binds[0].first, 0x02000001u);
+}
+
+TEST_F(TurnServerTcpTest, PeerWithoutPermissionIsRefused) {
+  FiveTuple c = TcpAllocated(1);
+  const size_t sent = net_.to_client.size();
+  EXPECT_FALSE(PeerConnects(c, 0x02000001, "8.8.4.4:5555"));
+  EXPECT_EQ(net_.to_client.size(), sent) << "nothing is sent to the client";
+  EXPECT_EQ(Count(Counter::kTcpPeerRefused), 1u);
+  EXPECT_EQ(ConnectionBind(StreamClient(2), 0x02000001).error(), 400);
+
+  Challenge(c);
+  ASSERT_TRUE(CreatePermission(c, "8.8.4.4:1").success());
+  clock_.Advance(seconds(301));  // the permission expires
+  EXPECT_FALSE(PeerConnects(c, 0x02000002, "8.8.4.4:5555"));
+}
+
+TEST_F(TurnServerTcpTest, PassiveOpenIsRefusedOnAUdpAllocationOrWithoutOne) {
+  FiveTuple udp = StreamClient(1);
+  ASSERT_TRUE(AllocateTransport(udp, stun::kTransportUdp).success());
+  EXPECT_FALSE(PeerConnects(udp, 0x02000001, "8.8.4.4:5555"));
+  EXPECT_FALSE(server_->OnPeerAccepted(nullptr, 0x02000002, *SocketAddress::Parse("8.8.4.4:1"),
+                                       clock_.Now()));
+}
+
+// Lifetime: allocations, control and data connections.
+
+TEST_F(TurnServerTcpTest, DeletingTheAllocationClosesAllItsPeerConnections) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t bound = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  ASSERT_TRUE(ConnectionBind(data, bound).success());
+  const uint32_t pending = Connected(c, "8.8.8.8:444");
+  StartConnect(c, "8.8.8.8:445");
+  const uint32_t connecting = net_.next_connection_id - 1;
+  Challenge(c);
+  ASSERT_TRUE(Refresh(c, 0).success());
+  std::vector<uint32_t> closed = net_.closed_connections;
+  std::sort(closed.begin(), closed.end());
+  EXPECT_EQ(closed, (std::vector<uint32_t>{bound, pending, connecting}));
+  EXPECT_FALSE(server_->IsAuthenticated(data));
+  EXPECT_EQ(net_.open, 0);
+
+  // Whatever the net layer still reports about them is ignored.
+  const size_t sent = net_.to_client.size();
+  server_->OnPeerConnected(connecting, true, clock_.Now());
+  server_->OnTcpRelayed(bound, 100, true, clock_.Now());
+  server_->OnPeerConnectionClosed(pending, clock_.Now());
+  server_->OnClientClosed(data, clock_.Now());
+  server_->OnTimer(clock_.Now() + seconds(60));
+  EXPECT_EQ(net_.to_client.size(), sent);
+  EXPECT_EQ(net_.closed_connections.size(), 3u);
+}
+
+TEST_F(TurnServerTcpTest, ClosingTheControlConnectionEndsTheAllocationWithReasonClient) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  EXPECT_TRUE(server_->IsAuthenticated(c));
+  server_->OnClientClosed(c, clock_.Now());
+  EXPECT_EQ(server_->FindAllocation(c), nullptr);
+  EXPECT_FALSE(server_->IsAuthenticated(c));
+  EXPECT_EQ(net_.closed_connections, std::vector<uint32_t>{id});
+  EXPECT_EQ(net_.open, 0);
+  EXPECT_EQ(Count(Counter::kEndedConnectionClosed), 1u);
+  ASSERT_EQ(usage_.records.size(), 1u);
+  EXPECT_EQ(usage_.records[0].reason, auth::EndReason::kClient);
+  EXPECT_EQ(usage_.records[0].transport, "tcp");
+}
+
+TEST_F(TurnServerTcpTest, ClosingAStreamWithAUdpAllocationEndsItToo) {
+  FiveTuple c = StreamClient(1, Transport::kTls);
+  ASSERT_TRUE(AllocateTransport(c, stun::kTransportUdp).success());
+  server_->OnClientClosed(c, clock_.Now());
+  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(net_.open, 0);
+}
+
+TEST_F(TurnServerTcpTest, ClosingADataConnectionClosesItsPeerConnectionOnly) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  ASSERT_TRUE(ConnectionBind(data, id).success());
+  server_->OnClientClosed(data, clock_.Now());
+  EXPECT_EQ(net_.closed_connections, std::vector<uint32_t>{id});
+  EXPECT_FALSE(server_->IsAuthenticated(data));
+  EXPECT_NE(server_->FindAllocation(c), nullptr);
+  StartConnect(c, "8.8.8.8:443");  // the peer is free again
+  EXPECT_EQ(net_.connects.size(), 2u);
+}
+
+TEST_F(TurnServerTcpTest, PeerConnectionClosedIsForgotten) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t bound = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  ASSERT_TRUE(ConnectionBind(data, bound).success());
+  server_->OnPeerConnectionClosed(bound, clock_.Now());
+  EXPECT_FALSE(server_->IsAuthenticated(data)) << "the net layer closes the data connection";
+  EXPECT_TRUE(net_.closed_connections.empty()) << "nothing left to close";
+
+  // One closing while its Connect waits: the Connect gets 447.
+  stun::TransactionId txn = StartConnect(c, "8.8.8.8:444");
+  server_->OnPeerConnectionClosed(net_.next_connection_id - 1, clock_.Now());
+  Response r = LastToClient();
+  EXPECT_EQ(r.error(), 447);
+  EXPECT_EQ(r.view.transaction_id(), txn);
+}
+
+TEST_F(TurnServerTcpTest, IsAuthenticatedOnlyForControlAndBoundDataConnections) {
+  FiveTuple stranger = StreamClient(9);
+  Challenge(stranger);
+  EXPECT_FALSE(server_->IsAuthenticated(stranger)) << "a 401 is not authentication";
+  FiveTuple c = TcpAllocated(1);
+  EXPECT_TRUE(server_->IsAuthenticated(c));
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  FiveTuple data = StreamClient(2);
+  EXPECT_EQ(ConnectionBind(data, id, "bob", "hunter2").error(), 441);
+  EXPECT_FALSE(server_->IsAuthenticated(data));
+  ASSERT_TRUE(ConnectionBind(data, id).success());
+  EXPECT_TRUE(server_->IsAuthenticated(data));
+}
+
+TEST_F(TurnServerTcpTest, UnknownConnectionIdsAreIgnored) {
+  FiveTuple c = TcpAllocated(1);
+  const size_t sent = net_.to_client.size();
+  server_->OnPeerConnected(0, true, clock_.Now());
+  server_->OnPeerConnected(0xDEAD, false, clock_.Now());
+  server_->OnPeerConnectionClosed(0xDEAD, clock_.Now());
+  server_->OnTcpRelayed(0xDEAD, 1000, false, clock_.Now());
+  server_->OnClientClosed(StreamClient(7), clock_.Now());
+  EXPECT_EQ(net_.to_client.size(), sent);
+  EXPECT_TRUE(net_.closed_connections.empty());
+  EXPECT_EQ(server_->FindAllocation(c)->traffic.bytes_to_client, 0u);
+}
+
+// Metering.
+
+TEST_F(TurnServerTcpTest, RelayedTcpBytesShowInTheCheckpointSnapshot) {
+  FiveTuple c = TcpAllocated(1);
+  const uint32_t id = Connected(c, "8.8.8.8:443");
+  ASSERT_TRUE(ConnectionBind(StreamClient(2), id).success());
+  server_->OnTcpRelayed(id, 1000, true, clock_.Now());
+  clock_.Advance(milliseconds(500));
+  server_->OnTcpRelayed(id, 4000, false, clock_.Now());
+  server_->OnTcpRelayed(id, 500, true, clock_.Now());
+  server_->Checkpoint();
+  ASSERT_FALSE(usage_.records.empty());
+  const auth::UsageRecord& r = usage_.records.back();
+  EXPECT_EQ(r.reason, auth::EndReason::kLive);
+  EXPECT_EQ(r.bytes_to_peer, 1500u);
+  EXPECT_EQ(r.packets_to_peer, 2u);
+  EXPECT_EQ(r.bytes_to_client, 4000u);
+  EXPECT_EQ(r.packets_to_client, 1u);
+  EXPECT_EQ(r.relayed_ms, 500u);
+  EXPECT_EQ(r.peers, std::vector<std::string>{"8.8.8.8"});
+  EXPECT_EQ(Count(Counter::kClientToPeerBytes), 1500u);
+  EXPECT_EQ(Count(Counter::kPeerToClientBytes), 4000u);
 }
 
 }  // namespace
