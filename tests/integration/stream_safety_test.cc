@@ -28,6 +28,7 @@
 
 #include "tests/support/process.h"
 #include "tests/support/tls_files.h"
+#include "tests/support/tls_stun_client.h"
 
 namespace cv::testing {
 namespace {
@@ -72,13 +73,6 @@ class Socket {
 int RemainingMs(Clock::time_point deadline) {
   const auto left = duration_cast<milliseconds>(deadline - Clock::now()).count();
   return left > 0 ? static_cast<int>(left) : 0;
-}
-
-bool BindSource(int fd, const char* source_ip) {
-  if (source_ip == nullptr) return true;
-  sockaddr_storage ss;
-  socklen_t len = SocketAddress{*IpAddress::Parse(source_ip), 0}.ToSockaddr(&ss);
-  return bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0;
 }
 
 // A non-blocking TCP connection to `to`, from `source_ip` when given; invalid when the connect
@@ -157,29 +151,6 @@ bool ReadExactly(int fd, uint8_t* out, size_t n, Clock::time_point deadline) {
   return true;
 }
 
-// A STUN Binding request header (RFC 8489 §5): type 0x0001, `length`, magic cookie, random
-// transaction ID.
-std::vector<uint8_t> BindingHeader(uint16_t length, uint32_t cookie = 0x2112A442) {
-  std::vector<uint8_t> h = {0x00,
-                            0x01,
-                            static_cast<uint8_t>(length >> 8),
-                            static_cast<uint8_t>(length),
-                            static_cast<uint8_t>(cookie >> 24),
-                            static_cast<uint8_t>(cookie >> 16),
-                            static_cast<uint8_t>(cookie >> 8),
-                            static_cast<uint8_t>(cookie)};
-  h.resize(20);
-  RAND_bytes(h.data() + 8, 12);
-  return h;
-}
-
-// True when `response` (a whole STUN message) is a Binding success response to `request`.
-bool IsBindingSuccessFor(const std::vector<uint8_t>& request,
-                         const std::vector<uint8_t>& response) {
-  return response.size() >= 20 && response[0] == 0x01 && response[1] == 0x01 &&
-         std::equal(request.begin() + 4, request.begin() + 20, response.begin() + 4);
-}
-
 // A Binding request over a fresh TCP connection (from `source_ip` when given); true when the
 // success response comes back within 3 s.
 bool TcpBinding(const SocketAddress& server, const char* source_ip = nullptr) {
@@ -195,85 +166,6 @@ bool TcpBinding(const SocketAddress& server, const char* source_ip = nullptr) {
   if (!ReadExactly(s.get(), response.data() + 20, body, deadline)) return false;
   return IsBindingSuccessFor(request, response);
 }
-
-// A blocking TLS client (every socket operation bounded by 3 s) speaking STUN over one connection.
-class TlsStunClient {
- public:
-  TlsStunClient() = default;
-  ~TlsStunClient() {
-    if (ssl_ != nullptr) SSL_free(ssl_);
-    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-    if (fd_ >= 0) close(fd_);
-  }
-  TlsStunClient(const TlsStunClient&) = delete;
-  TlsStunClient& operator=(const TlsStunClient&) = delete;
-
-  // TCP connect (from `source_ip` when given) and TLS handshake; the certificate is not verified.
-  bool Connect(const SocketAddress& server, const char* source_ip = nullptr) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0 || !BindSource(fd_, source_ip)) return false;
-    SetTimeout(milliseconds(3000));
-    sockaddr_storage ss;
-    socklen_t len = server.ToSockaddr(&ss);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) return false;
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (ctx_ == nullptr) return false;
-    ssl_ = SSL_new(ctx_);
-    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return false;
-    return SSL_connect(ssl_) == 1;
-  }
-
-  bool Send(const std::vector<uint8_t>& data) {
-    return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) ==
-           static_cast<int>(data.size());
-  }
-
-  // A Binding request; true when the success response comes back on this connection.
-  bool Binding() {
-    const std::vector<uint8_t> request = BindingHeader(0);
-    if (!Send(request)) return false;
-    std::vector<uint8_t> response(20);
-    if (!ReadExactly(response.data(), 20)) return false;
-    const size_t body = (size_t{response[2]} << 8) | response[3];
-    response.resize(20 + body);
-    if (!ReadExactly(response.data() + 20, body)) return false;
-    return IsBindingSuccessFor(request, response);
-  }
-
-  // True when the server closes the connection (close_notify, EOF or reset) within `timeout`.
-  bool ClosedWithin(milliseconds timeout) {
-    SetTimeout(timeout);
-    std::array<uint8_t, 4096> buf;
-    for (;;) {
-      const int r = SSL_read(ssl_, buf.data(), static_cast<int>(buf.size()));
-      if (r > 0) continue;
-      // A receive timeout surfaces as WANT_READ on a blocking socket; anything else is the end.
-      return SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ;
-    }
-  }
-
- private:
-  void SetTimeout(milliseconds t) {
-    timeval tv{static_cast<time_t>(t.count() / 1000),
-               static_cast<suseconds_t>((t.count() % 1000) * 1000)};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  }
-
-  bool ReadExactly(uint8_t* out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      const int r = SSL_read(ssl_, out + got, static_cast<int>(n - got));
-      if (r <= 0) return false;
-      got += static_cast<size_t>(r);
-    }
-    return true;
-  }
-
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  int fd_ = -1;
-};
 
 bool TlsBinding(const SocketAddress& server, const char* source_ip = nullptr) {
   TlsStunClient client;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tests/support/uclient.h"
 
 namespace cv::testing {
 namespace {
@@ -19,28 +20,6 @@ using std::chrono::seconds;
 
 constexpr char kSecret[] = "interop-secret-4f1e";
 constexpr char kRealm[] = "interop.test";
-
-struct UclientStats {
-  long sent = -1;
-  long received = -1;
-  long lost = -1;
-};
-
-// Reads the totals uclient prints when it finishes.
-UclientStats ParseUclient(const std::string& out) {
-  UclientStats s;
-  std::smatch m;
-  std::regex totals(R"(tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*\n)");
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), totals); it != std::sregex_iterator();
-       ++it) {
-    s.sent = std::stol((*it)[1]);
-    s.received = std::stol((*it)[2]);
-  }
-  if (std::regex_search(out, m, std::regex(R"(Total lost packets (\d+))"))) {
-    s.lost = std::stol(m[1]);
-  }
-  return s;
-}
 
 bool HaveCoturnClients() {
   return access("/usr/bin/turnutils_uclient", X_OK) == 0 &&

@@ -33,6 +33,8 @@
 
 #include "tests/support/process.h"
 #include "tests/support/tls_files.h"
+#include "tests/support/tls_stun_client.h"
+#include "tests/support/uclient.h"
 
 namespace cv::testing {
 namespace {
@@ -49,28 +51,6 @@ constexpr char kServerCn[] = "relay.interop.test";
 // sockets never hold them.
 constexpr char kMinRelayPort[] = "--min-port=63000";
 constexpr char kMaxRelayPort[] = "--max-port=63999";
-
-struct UclientStats {
-  long sent = -1;
-  long received = -1;
-  long lost = -1;
-};
-
-// Reads the totals uclient prints when it finishes.
-UclientStats ParseUclient(const std::string& out) {
-  UclientStats s;
-  std::smatch m;
-  std::regex totals(R"(tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*\n)");
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), totals); it != std::sregex_iterator();
-       ++it) {
-    s.sent = std::stol((*it)[1]);
-    s.received = std::stol((*it)[2]);
-  }
-  if (std::regex_search(out, m, std::regex(R"(Total lost packets (\d+))"))) {
-    s.lost = std::stol(m[1]);
-  }
-  return s;
-}
 
 std::string Tail(const std::string& s, size_t n = 3000) {
   return s.substr(s.size() > n ? s.size() - n : 0);
@@ -123,82 +103,6 @@ SClientResult RunSClient(uint16_t port, const std::vector<std::string>& flags,
   }
   return s;
 }
-
-// A blocking TLS client that sends STUN Binding requests (RFC 8489 §6) over one connection.
-// Every socket operation is bounded by a 5 s timeout.
-class TlsStunClient {
- public:
-  TlsStunClient() = default;
-  ~TlsStunClient() {
-    if (ssl_ != nullptr) SSL_free(ssl_);
-    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-    if (fd_ >= 0) close(fd_);
-  }
-  TlsStunClient(const TlsStunClient&) = delete;
-  TlsStunClient& operator=(const TlsStunClient&) = delete;
-
-  // TCP connect and TLS handshake; the server's certificate is not verified (self-signed).
-  bool Connect(const SocketAddress& server) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    timeval tv{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    sockaddr_storage ss;
-    socklen_t len = server.ToSockaddr(&ss);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) return false;
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (ctx_ == nullptr) return false;
-    ssl_ = SSL_new(ctx_);
-    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return false;
-    return SSL_connect(ssl_) == 1;
-  }
-
-  // The subject CN of the certificate the server presented in the handshake.
-  std::string PeerCommonName() const {
-    X509* cert = SSL_get1_peer_certificate(ssl_);
-    if (cert == nullptr) return "";
-    std::array<char, 256> cn{};
-    const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn.data(),
-                                            static_cast<int>(cn.size()));
-    X509_free(cert);
-    return n > 0 ? std::string(cn.data(), static_cast<size_t>(n)) : "";
-  }
-
-  // Sends a Binding request; true when a success response with the same transaction ID comes
-  // back on this connection.
-  bool Binding() {
-    // RFC 8489 §5: type 0x0001, length 0, magic cookie, 96-bit transaction ID.
-    std::array<uint8_t, 20> request = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42};
-    if (RAND_bytes(request.data() + 8, 12) != 1) return false;
-    if (SSL_write(ssl_, request.data(), static_cast<int>(request.size())) !=
-        static_cast<int>(request.size())) {
-      return false;
-    }
-    std::array<uint8_t, 20> header{};
-    if (!ReadExactly(header.data(), header.size())) return false;
-    const size_t body = (size_t{header[2]} << 8) | header[3];
-    std::vector<uint8_t> rest(body);
-    if (body > 0 && !ReadExactly(rest.data(), body)) return false;
-    return header[0] == 0x01 && header[1] == 0x01 &&
-           std::equal(request.begin() + 4, request.end(), header.begin() + 4);
-  }
-
- private:
-  bool ReadExactly(uint8_t* out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      const int r = SSL_read(ssl_, out + got, static_cast<int>(n - got));
-      if (r <= 0) return false;
-      got += static_cast<size_t>(r);
-    }
-    return true;
-  }
-
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  int fd_ = -1;
-};
 
 bool HaveCoturnClients() { return access(kUclient, X_OK) == 0 && access(kPeer, X_OK) == 0; }
 
