@@ -153,6 +153,33 @@ bool UseClientCa(SSL_CTX* ctx, const TlsSettings& settings, std::string* error) 
   return true;
 }
 
+// DHE suites (TLS 1.2) use the parameters of dh-file when it is set, else a group OpenSSL picks
+// to match the certificate's strength (RFC 7919 groups).
+bool UseDhParameters(SSL_CTX* ctx, const TlsSettings& settings, std::string* error) {
+  if (settings.dh_file.empty()) return SSL_CTX_set_dh_auto(ctx, 1) == 1;
+  BIO* bio = BIO_new_file(settings.dh_file.c_str(), "r");
+  if (bio == nullptr) {
+    *error = "dh-file " + settings.dh_file + ": cannot be read";
+    ERR_clear_error();
+    return false;
+  }
+  EVP_PKEY* params = PEM_read_bio_Parameters(bio, nullptr);
+  BIO_free(bio);
+  if (params == nullptr || EVP_PKEY_get_base_id(params) != EVP_PKEY_DH) {
+    EVP_PKEY_free(params);
+    *error = "dh-file " + settings.dh_file + ": no DH parameters found (expected PEM)";
+    ERR_clear_error();
+    return false;
+  }
+  if (SSL_CTX_set0_tmp_dh_pkey(ctx, params) != 1) {  // takes ownership on success
+    EVP_PKEY_free(params);
+    *error = "dh-file " + settings.dh_file + ": OpenSSL refused the parameters (too small?)";
+    ERR_clear_error();
+    return false;
+  }
+  return true;
+}
+
 // What both contexts share: identity, cipher list, client CA, and no state that outlives a
 // connection (no tickets, no session cache) or changes its keys mid-call (no renegotiation).
 bool Configure(SSL_CTX* ctx, const Identity& id, const TlsSettings& settings, std::string* error) {
@@ -168,7 +195,8 @@ bool Configure(SSL_CTX* ctx, const Identity& id, const TlsSettings& settings, st
     return false;
   }
   // After the cipher list: "@SECLEVEL=n" in it changes what certificate keys are acceptable.
-  return UseIdentity(ctx, id, settings, error) && UseClientCa(ctx, settings, error);
+  return UseIdentity(ctx, id, settings, error) && UseClientCa(ctx, settings, error) &&
+         UseDhParameters(ctx, settings, error);
 }
 
 std::string CommonName(const X509_NAME* name) {

@@ -23,6 +23,7 @@ struct TlsSettings {
   std::string pkey;         // PEM private key file (may be the same file as cert)
   std::string cipher_list;  // OpenSSL cipher list for TLS 1.2 / DTLS; empty = OpenSSL's default
   std::string ca_file;      // optional: require and verify client certificates against it
+  std::string dh_file;      // optional: DH parameters (PEM) for DHE suites; else OpenSSL's auto
   bool no_tlsv1 = false, no_tlsv1_1 = false, no_tlsv1_2 = false;
 };
 

@@ -391,6 +391,7 @@ net::TlsSettings RelayServer::TlsSettingsOf(const Config& c) {
   t.pkey = c.pkey;
   t.cipher_list = c.cipher_list;
   t.ca_file = c.ca_file;
+  t.dh_file = c.dh_file;
   t.no_tlsv1 = c.no_tlsv1;
   t.no_tlsv1_1 = c.no_tlsv1_1;
   t.no_tlsv1_2 = c.no_tlsv1_2;

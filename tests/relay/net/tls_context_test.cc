@@ -314,6 +314,43 @@ TEST_F(TlsContextsTest, MissingCaFileNamesTheFile) {
             "ca-file " + settings.ca_file + ": cannot open (No such file or directory)");
 }
 
+// RFC 7919's ffdhe2048 group as PEM DH parameters, made with OpenSSL's API.
+std::string Ffdhe2048Pem() {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr);
+  EVP_PKEY* params = nullptr;
+  std::string pem;
+  if (ctx != nullptr && EVP_PKEY_paramgen_init(ctx) == 1 &&
+      EVP_PKEY_CTX_set_dh_nid(ctx, NID_ffdhe2048) == 1 && EVP_PKEY_paramgen(ctx, &params) == 1) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (PEM_write_bio_Parameters(bio, params) == 1) {
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);
+      pem.assign(data, static_cast<size_t>(n));
+    }
+    BIO_free(bio);
+  }
+  EVP_PKEY_free(params);
+  EVP_PKEY_CTX_free(ctx);
+  return pem;
+}
+
+TEST_F(TlsContextsTest, DhFileWithDhParametersLoadsAndAnythingElseNamesTheFile) {
+  const std::string pem = Ffdhe2048Pem();
+  ASSERT_NE(pem.find("BEGIN DH PARAMETERS"), std::string::npos);
+  TlsSettings settings = Settings();
+  settings.dh_file = certs_.Write("dh.pem", pem);
+  auto contexts = MustLoad(settings);
+  ASSERT_NE(contexts, nullptr);
+  CtxPtr client = ClientContext(TLS1_2_VERSION, TLS1_3_VERSION);
+  EXPECT_TRUE(Handshake(contexts->tls(), client.get()).ok);
+
+  settings.dh_file = server_.cert;
+  EXPECT_EQ(LoadError(settings),
+            "dh-file " + server_.cert + ": no DH parameters found (expected PEM)");
+  settings.dh_file = certs_.Missing("absent-dh.pem");
+  EXPECT_EQ(LoadError(settings), "dh-file " + settings.dh_file + ": cannot be read");
+}
+
 TEST_F(TlsContextsTest, DescribeNamesTheCertificate) {
   auto contexts = MustLoad(Settings());
   ASSERT_NE(contexts, nullptr);
