@@ -282,6 +282,8 @@ class Worker final : public turn::TurnCallbacks {
   std::vector<std::unique_ptr<DtlsListener>> dtls_listeners_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<uint32_t> free_conns_, closing_conns_, dirty_conns_, pending_conns_;
+  std::vector<uint32_t> flush_batch_;  // FlushConns' working copy of dirty_conns_
+  bool flushing_conns_ = false;
   std::unordered_map<uint32_t, uint32_t> peer_conns_;  // RFC 6062 connection id → conns_ index
   uint32_t next_peer_serial_ = 0;
   std::vector<std::unique_ptr<DtlsClient>> dtls_;

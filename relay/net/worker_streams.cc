@@ -193,11 +193,8 @@ void Worker::OnConnEvent(Conn& conn, uint32_t events) {
     turn_->OnPeerConnected(id, ok, now);
     return;
   }
-  if (events & EPOLLOUT) {
-    MarkDirty(conn);
-    FlushConns();
-    if (conn.closed) return;
-  }
+  // Writable again: the end of this batch flushes it with the others.
+  if (events & EPOLLOUT) MarkDirty(conn);
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     if (conn.stream->raw()) {
       ReadRaw(conn, now);
@@ -326,8 +323,11 @@ void Worker::MarkDirty(Conn& conn) {
 }
 
 void Worker::FlushConns() {
-  // Closing a connection may mark others dirty (a data connection's partner): loop until done.
-  std::vector<uint32_t> batch;
+  // Closing a connection may mark others dirty (a data connection's partner) or flush the
+  // datagram queue (CloseRelays), which comes back here: the outer call loops until done.
+  if (flushing_conns_) return;
+  flushing_conns_ = true;
+  std::vector<uint32_t>& batch = flush_batch_;  // kept between calls: no allocation per batch
   while (!dirty_conns_.empty()) {
     batch.swap(dirty_conns_);
     for (uint32_t i : batch) {
@@ -357,6 +357,7 @@ void Worker::FlushConns() {
     }
     batch.clear();
   }
+  flushing_conns_ = false;
 }
 
 void Worker::WatchOutput(Conn& conn, bool want) {

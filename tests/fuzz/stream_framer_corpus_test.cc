@@ -3,31 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "tests/fuzz/corpus_replay.h"
 
 namespace cv::net {
 namespace {
 
-using Buffer = std::vector<uint8_t>;
-
-int RunTarget(const Buffer& input) { return LLVMFuzzerTestOneInput(input.data(), input.size()); }
-
-std::vector<std::pair<std::string, Buffer>> LoadCorpus() {
-  std::vector<std::pair<std::string, Buffer>> seeds;
-  for (const auto& entry : std::filesystem::directory_iterator(CV_STREAM_FRAMER_CORPUS_DIR)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream file(entry.path(), std::ios::binary);
-    Buffer bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    seeds.emplace_back(entry.path().filename().string(), std::move(bytes));
-  }
-  return seeds;
-}
+using fuzz::Buffer;
+using fuzz::RunTarget;
 
 // max_message (big-endian) followed by the stream.
 Buffer Input(uint16_t max_message, Buffer stream) {
@@ -36,29 +21,16 @@ Buffer Input(uint16_t max_message, Buffer stream) {
   return stream;
 }
 
-TEST(StreamFramerCorpusTest, SeedCorpusIsPresent) { EXPECT_GE(LoadCorpus().size(), 4u); }
+TEST(StreamFramerCorpusTest, SeedCorpusIsPresent) {
+  EXPECT_GE(fuzz::LoadCorpus(CV_STREAM_FRAMER_CORPUS_DIR).size(), 4u);
+}
 
 TEST(StreamFramerCorpusTest, EverySeedAndEveryTruncationRunsCleanly) {
-  for (const auto& [name, bytes] : LoadCorpus()) {
-    SCOPED_TRACE(name);
-    EXPECT_EQ(RunTarget(bytes), 0);
-    for (size_t n = 0; n < bytes.size(); ++n) {
-      RunTarget(Buffer(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)));
-    }
-  }
+  fuzz::ReplayTruncations(CV_STREAM_FRAMER_CORPUS_DIR);
 }
 
 TEST(StreamFramerCorpusTest, EveryBitFlipOfEverySeedRunsCleanly) {
-  for (const auto& [name, bytes] : LoadCorpus()) {
-    SCOPED_TRACE(name);
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      for (int bit = 0; bit < 8; ++bit) {
-        Buffer flipped = bytes;
-        flipped[i] ^= static_cast<uint8_t>(1 << bit);
-        RunTarget(flipped);
-      }
-    }
-  }
+  fuzz::ReplayBitFlips(CV_STREAM_FRAMER_CORPUS_DIR);
 }
 
 TEST(StreamFramerCorpusTest, HostileInputsRunCleanly) {

@@ -3,33 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "relay/stun/message.h"
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "tests/fuzz/corpus_replay.h"
 
 namespace cv::stun {
 namespace {
 
-using Buffer = std::vector<uint8_t>;
-
-int RunTarget(const Buffer& input) { return LLVMFuzzerTestOneInput(input.data(), input.size()); }
-
-std::vector<std::pair<std::string, Buffer>> LoadCorpus() {
-  std::vector<std::pair<std::string, Buffer>> seeds;
-  for (const auto& entry : std::filesystem::directory_iterator(CV_STUN_CORPUS_DIR)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream file(entry.path(), std::ios::binary);
-    Buffer bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    seeds.emplace_back(entry.path().filename().string(), std::move(bytes));
-  }
-  return seeds;
-}
+using fuzz::Buffer;
+using fuzz::RunTarget;
 
 Buffer Header(uint16_t length) {
   Buffer m = {
@@ -40,7 +24,7 @@ Buffer Header(uint16_t length) {
 }
 
 TEST(StunCodecCorpusTest, SeedCorpusIsPresentAndStunSeedsParse) {
-  const auto seeds = LoadCorpus();
+  const auto seeds = fuzz::LoadCorpus(CV_STUN_CORPUS_DIR);
   ASSERT_GE(seeds.size(), 6u);
   size_t stun_seeds = 0;
   for (const auto& [name, bytes] : seeds) {
@@ -53,26 +37,11 @@ TEST(StunCodecCorpusTest, SeedCorpusIsPresentAndStunSeedsParse) {
 }
 
 TEST(StunCodecCorpusTest, EverySeedAndEveryTruncationRunsCleanly) {
-  for (const auto& [name, bytes] : LoadCorpus()) {
-    SCOPED_TRACE(name);
-    EXPECT_EQ(RunTarget(bytes), 0);
-    for (size_t n = 0; n < bytes.size(); ++n) {
-      RunTarget(Buffer(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)));
-    }
-  }
+  fuzz::ReplayTruncations(CV_STUN_CORPUS_DIR);
 }
 
 TEST(StunCodecCorpusTest, EveryBitFlipOfEverySeedRunsCleanly) {
-  for (const auto& [name, bytes] : LoadCorpus()) {
-    SCOPED_TRACE(name);
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      for (int bit = 0; bit < 8; ++bit) {
-        Buffer flipped = bytes;
-        flipped[i] ^= static_cast<uint8_t>(1 << bit);
-        RunTarget(flipped);
-      }
-    }
-  }
+  fuzz::ReplayBitFlips(CV_STUN_CORPUS_DIR);
 }
 
 TEST(StunCodecCorpusTest, HostileInputsRunCleanly) {
